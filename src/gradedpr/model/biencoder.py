@@ -1,0 +1,187 @@
+"""A DPR dual encoder: a query BERT and a passage BERT (or one shared BERT), pooled, compared by dot or cosine.
+
+Encoding is separate from scoring and from the loss: ``encode_queries`` / ``encode_passages`` return embeddings,
+``score`` turns two embedding matrices into the ``[B, M]`` score matrix the losses consume. That keeps the door
+open for gathering embeddings across processes or caching gradients per chunk (GradCache) around the model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
+
+from gradedpr.errors import CheckpointError
+from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
+from gradedpr.model.pooling import l2_normalize, pool
+from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
+from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.device import autocast
+
+QUERY_DIR = "query_encoder"
+PASSAGE_DIR = "passage_encoder"
+FORMAT_VERSION = 1
+
+
+class BiEncoder(nn.Module):
+    """Query and passage encoders with pooling and similarity from a :class:`BiEncoderConfig`."""
+
+    def __init__(
+        self,
+        query_encoder: PreTrainedModel,
+        passage_encoder: PreTrainedModel | None,
+        tokenizer: PreTrainedTokenizerBase,
+        config: BiEncoderConfig,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.query_encoder = query_encoder
+        # With shared=True one module serves both sides; it is registered once.
+        self.passage_encoder = query_encoder if config.shared or passage_encoder is None else passage_encoder
+        if config.shared and passage_encoder is not None and passage_encoder is not query_encoder:
+            raise ValueError("shared=True takes a single encoder")
+
+    # ------------------------------------------------------------------ loading / saving
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = "default", **overrides: Any) -> BiEncoder:
+        """Load a gradedpr checkpoint, or build a dual encoder from one HF model directory.
+
+        A checkpoint brings its own settings (``gradedpr.json``); ``overrides`` replace single settings, e.g.
+        ``passage_max_length=256`` at evaluation time. A plain HF directory starts both encoders from the same
+        weights; a sentence-transformers export contributes its pooling and max length unless overridden.
+        """
+        path = resolve_model_path(name_or_path)
+        if is_checkpoint(path):
+            settings = BiEncoderConfig.load(path).to_dict()
+            settings.update({k: v for k, v in overrides.items() if v is not None})
+            config = BiEncoderConfig.from_dict(settings)
+            query_encoder = _load_encoder(path / QUERY_DIR)
+            passage_encoder = None if config.shared else _load_encoder(path / PASSAGE_DIR)
+            tokenizer = _load_tokenizer(path)
+            return cls(query_encoder, passage_encoder, tokenizer, config)
+        settings = sentence_transformers_hints(path)
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        config = BiEncoderConfig.from_dict(settings)
+        query_encoder = _load_encoder(path)
+        passage_encoder = None if config.shared else _load_encoder(path)
+        return cls(query_encoder, passage_encoder, _load_tokenizer(path), config)
+
+    def save_pretrained(self, directory: str | Path, extra_files: Mapping[str, Any] | None = None) -> Path:
+        """Write the checkpoint atomically: the old directory or the complete new one, never half of one.
+
+        ``extra_files`` maps relative names to objects saved with ``torch.save`` (optimizer state etc.), or to
+        ``str`` contents written as text.
+        """
+        _quiet_transformers()
+        with atomic_directory(directory) as tmp:
+            self.query_encoder.save_pretrained(tmp / QUERY_DIR, safe_serialization=True)
+            self.passage_encoder.save_pretrained(tmp / PASSAGE_DIR, safe_serialization=True)
+            self.tokenizer.save_pretrained(str(tmp))
+            settings = {"format_version": FORMAT_VERSION, **self.config.to_dict()}
+            (tmp / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+            for name, value in (extra_files or {}).items():
+                target = tmp / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(value, str):
+                    target.write_text(value, encoding="utf-8")
+                else:
+                    torch.save(value, target)
+        return Path(directory)
+
+    # ------------------------------------------------------------------ encoding
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dim(self) -> int:
+        return int(self.query_encoder.config.hidden_size)
+
+    def tokenize(self, texts: Sequence[str], kind: str) -> dict[str, Tensor]:
+        """Tokenize queries (``kind='query'``) or passages (``'passage'``) at their configured max length."""
+        max_length = self.config.query_max_length if kind == "query" else self.config.passage_max_length
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def _embed(self, encoder: PreTrainedModel, batch: Mapping[str, Tensor]) -> Tensor:
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        hidden = encoder(**batch).last_hidden_state
+        pooled = pool(hidden, batch["attention_mask"], self.config.pooling).float()
+        return l2_normalize(pooled) if self.config.normalize else pooled
+
+    def encode_queries(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """Query embeddings [B, H] (unit length with cosine similarity)."""
+        return self._embed(self.query_encoder, batch)
+
+    def encode_passages(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """Passage embeddings [M, H] (unit length with cosine similarity)."""
+        return self._embed(self.passage_encoder, batch)
+
+    def score(self, query_emb: Tensor, passage_emb: Tensor) -> Tensor:
+        """The [B, M] score matrix: inner products (cosines when normalised) divided by the temperature."""
+        return query_emb @ passage_emb.T / self.config.temperature
+
+    @torch.no_grad()
+    def encode(
+        self,
+        texts: Sequence[str],
+        kind: str,
+        batch_size: int = 64,
+        show_progress: bool = False,
+        desc: str | None = None,
+    ) -> np.ndarray:
+        """Encode texts in length-sorted batches (less padding) and return float32 rows in input order."""
+        if kind not in ("query", "passage"):
+            raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
+        was_training = self.training
+        self.eval()
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        encode = self.encode_queries if kind == "query" else self.encode_passages
+        bar = tqdm(total=len(texts), desc=desc or f"encode {kind}s", unit=kind[0], disable=not show_progress)
+        try:
+            for start in range(0, len(texts), batch_size):
+                rows = order[start : start + batch_size]
+                batch = self.tokenize([texts[i] for i in rows], kind)
+                with autocast(self.device):
+                    emb = encode(batch)
+                out[rows] = emb.float().cpu().numpy()
+                bar.update(len(rows))
+        finally:
+            bar.close()
+            self.train(was_training)
+        return out
+
+
+def _quiet_transformers() -> None:
+    """Loading reports and weight-loading bars are noise in a CLI that prints its own progress."""
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+def _load_encoder(path: Path) -> PreTrainedModel:
+    _quiet_transformers()
+    try:
+        return AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+    except TypeError:
+        return AutoModel.from_pretrained(str(path), local_files_only=True)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot load an HF encoder: {exc}") from exc
+
+
+def _load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot load a tokenizer: {exc}") from exc
