@@ -1,0 +1,24 @@
+"""Train a graded listwise DPR dual encoder: ``python scripts/train.py [hydra overrides]`` (or ``make train``)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hydra
+from omegaconf import DictConfig
+
+from gradedpr.cli import run_cli
+from gradedpr.train.run import run_training
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    result = run_cli(lambda: run_training(cfg))
+    return result.best_metric if result is not None else None
+
+
+if __name__ == "__main__":
+    main()

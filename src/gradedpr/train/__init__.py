@@ -1,0 +1,1 @@
+"""Training: optimiser and schedule, the step, checkpoints and resume, logging, the loop."""
