@@ -45,6 +45,7 @@ class TrainSettings:
     grad_accum: int = 1
     max_grad_norm: float = 1.0
     eval_every: int = 40
+    save_every: int = 0
     eval_metric: str = "ndcg@10"
     bf16: bool = True
     log_every: int = 1
@@ -215,6 +216,8 @@ class Trainer:
             if self.s.eval_every > 0 and self.step % self.s.eval_every == 0 and self.step < self.s.max_steps:
                 self.run_evaluation()
                 self.model.train()
+            if self.s.save_every > 0 and self.step % self.s.save_every == 0 and self.step < self.s.max_steps:
+                self.save(self.last_dir, with_state=True)
         bar.close()
         if not self.evaluations or self.evaluations[-1]["step"] != self.step:
             self.run_evaluation()

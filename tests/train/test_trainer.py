@@ -1,0 +1,104 @@
+"""The training loop on a tiny random BERT: it learns, logs, checkpoints, and resumes exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gradedpr.data.corpus import Corpus
+from gradedpr.data.negatives import RandomNegatives
+from gradedpr.data.sampler import GroupSampler
+from gradedpr.losses import get_loss
+from gradedpr.model import BiEncoder
+from gradedpr.train.trainer import Trainer, TrainSettings
+
+N_DOCS = 24
+IDS = [f"d{i}" for i in range(N_DOCS)]
+TOPICS = ["apple", "banana", "cherry", "grape", "lemon", "mango"]
+TEXTS = [f"{TOPICS[i % 6]} fact number {i} about {TOPICS[i % 6]}" for i in range(N_DOCS)]
+QUERIES = {f"q{t}": f"tell me about {topic}" for t, topic in enumerate(TOPICS)}
+QRELS = {f"q{t}": {IDS[i]: (2 if i == t else 1) for i in range(t, N_DOCS, 6)} for t in range(6)}
+
+
+def margin(model: BiEncoder) -> float:
+    """Mean score gap between relevant and non-relevant documents: a cheap dev metric."""
+    q = torch.tensor(model.encode(list(QUERIES.values()), "query"))
+    p = torch.tensor(model.encode(TEXTS, "passage"))
+    scores = q @ p.T
+    rel = torch.tensor([[QRELS[qid].get(d, 0) > 0 for d in IDS] for qid in QUERIES])
+    return float(scores[rel].mean() - scores[~rel].mean())
+
+
+def make_trainer(model_dir: Path, run_dir: Path, **overrides: object) -> Trainer:
+    torch.manual_seed(0)
+    model = BiEncoder.from_pretrained(model_dir, temperature=0.05)
+    corpus = Corpus.from_lists(IDS, [""] * N_DOCS, TEXTS)
+    sampler = GroupSampler(QUERIES, QRELS, IDS, RandomNegatives(), group_size=4, max_positives=2, seed=1)
+    values: dict = {"batch_size": 3, "group_size": 4, "max_steps": 6, "lr": 1e-3, "eval_every": 3,
+                    "warmup_ratio": 0.0}
+    values.update(overrides)
+    return Trainer(model, sampler, corpus, get_loss("listnet"), TrainSettings(**values), run_dir,
+                   evaluate=lambda m: {"margin": margin(m)}, show_progress=False)
+
+
+def test_training_improves_logs_and_checkpoints(tiny_model_dir: Path, tmp_path: Path) -> None:
+    trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=12, eval_every=6, eval_metric="margin")
+    result = trainer.train()
+    assert result.steps == 12
+    assert [e["step"] for e in result.evaluations] == [0, 6, 12]
+    first, last = result.evaluations[0]["dev/margin"], result.evaluations[-1]["dev/margin"]
+    assert last > first + 0.05
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in records if "train/loss" in r]
+    assert len(losses) == 12 and all(loss == loss for loss in losses)
+    assert any("dev/margin" in r for r in records)
+    assert (tmp_path / "checkpoints" / "best" / "gradedpr.json").exists()
+    assert (tmp_path / "checkpoints" / "last" / "trainer_state.pt").exists()
+    assert result.best_step is not None and result.best_metric == max(
+        e["dev/margin"] for e in result.evaluations
+    )
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert summary["steps"] == 12 and summary["skipped_queries"] == 0
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_continues_exactly(tiny_model_dir: Path, tmp_path: Path) -> None:
+    straight = make_trainer(tiny_model_dir, tmp_path / "a", save_every=2, eval_every=0)
+    straight.train()
+    expected = [p.detach().clone() for p in straight.model.parameters()]
+
+    interrupted = make_trainer(tiny_model_dir, tmp_path / "b", save_every=2, eval_every=0)
+    calls = {"n": 0}
+    loss = interrupted.loss_fn
+
+    def crashing(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 4:  # dies during step 4, after checkpoints/last was written at step 2
+            raise Interrupt
+        return loss(scores, labels, mask)
+
+    interrupted.loss_fn = crashing
+    with pytest.raises(Interrupt):
+        interrupted.train()
+    last = tmp_path / "b" / "checkpoints" / "last"
+    assert json.loads((last / "training_info.json").read_text())["step"] == 2
+
+    resumed = make_trainer(last, tmp_path / "b", save_every=2, eval_every=0)
+    resumed.resume(last)
+    assert resumed.step == 2
+    resumed.train()
+    for got, want in zip(resumed.model.parameters(), expected, strict=True):
+        torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainSettings(batch_size=0)
+    with pytest.raises(ValueError, match="lr"):
+        TrainSettings(lr=0)
