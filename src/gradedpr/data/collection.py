@@ -1,0 +1,146 @@
+"""A retrieval collection (corpus, queries, graded judgments per split) and the loader for its file formats.
+
+``load_collection(format, path, splits)`` reads and validates
+
+- ``"beir"``: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv`` (see :mod:`gradedpr.data.beir`);
+- ``"trec"``: the same corpus and queries (queries may also be ``queries.tsv``), TREC qrels
+  ``qrels/<split>.txt`` or ``.qrels`` (see :mod:`gradedpr.data.trec`);
+- ``"dpr"``: DPR retriever JSON ``<split>.json`` or ``.jsonl`` (see :mod:`gradedpr.data.dpr`).
+
+Explicit file arguments (``corpus_file``, ``queries_file``, ``qrels_files``) may be absolute, relative to the
+working directory, or relative to ``path``: the first that exists is used. Only the requested splits are read;
+a requested split without a file is a :class:`~gradedpr.errors.DataError` naming the paths tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gradedpr.data.beir import read_beir_qrels, read_corpus_jsonl, read_queries
+from gradedpr.data.corpus import Corpus
+from gradedpr.data.corpus_cache import default_cache_dir
+from gradedpr.data.dpr import read_dpr
+from gradedpr.data.trec import read_trec_qrels
+from gradedpr.errors import DataError
+
+__all__ = ["FORMATS", "Collection", "Corpus", "load_collection"]
+
+FORMATS = ("beir", "trec", "dpr")
+_QRELS_SUFFIXES = {"beir": (".tsv",), "trec": (".txt", ".qrels"), "dpr": (".json", ".jsonl")}
+
+
+@dataclass
+class Collection:
+    """A corpus, its queries and the graded judgments of each loaded split.
+
+    ``qrels[split][qid][docid]`` is the integer grade; judged grade-0 (and negative) rows are kept, unjudged
+    pairs are absent. ``queries`` holds every query of the collection; :meth:`split_queries` those judged
+    in one split. ``negatives`` holds hard negatives shipped with the data (DPR files), qid -> doc ids.
+    """
+
+    name: str
+    corpus: Corpus
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, dict[str, int]]]
+    negatives: dict[str, list[str]] = field(default_factory=dict)
+
+    def split_queries(self, split: str) -> dict[str, str]:
+        """The queries that have judgments in ``split`` (qid -> text, in the order of the qrels file)."""
+        if split not in self.qrels:
+            raise KeyError(
+                f"split {split!r} was not loaded for collection {self.name!r}; loaded: {sorted(self.qrels)}"
+            )
+        return {qid: self.queries[qid] for qid in self.qrels[split]}
+
+    def counts(self) -> dict[str, int]:
+        """Sizes for logs and reports: documents, queries, and per split its queries and judgment rows."""
+        sizes = {"documents": len(self.corpus), "queries": len(self.queries)}
+        for split, judgments in self.qrels.items():
+            sizes[f"{split}_queries"] = len(judgments)
+            sizes[f"{split}_qrels"] = sum(len(docs) for docs in judgments.values())
+        return sizes
+
+
+def _resolve(root: Path, given: str | Path, what: str) -> Path:
+    """``given`` as is (absolute, or relative to the working directory) if it exists, else under ``root``."""
+    candidates = [Path(given)] if Path(given).is_absolute() else [Path(given), root / given]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
+    raise DataError(f"{what} not found (tried {tried})", candidates[-1])
+
+
+def _find(root: Path, names: Sequence[str], what: str) -> Path:
+    """The first of ``root/name`` that exists."""
+    for name in names:
+        if (root / name).is_file():
+            return root / name
+    raise DataError(f"{what} not found (tried {', '.join(names)})", root)
+
+
+def _split_files(
+    fmt: str, root: Path, splits: Sequence[str], given: Mapping[str, str] | None
+) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for split in splits:
+        if given and split in given:
+            files[split] = _resolve(root, given[split], f"{split} file")
+            continue
+        folder = root if fmt == "dpr" else root / "qrels"
+        names = [f"{split}{suffix}" for suffix in _QRELS_SUFFIXES[fmt]]
+        files[split] = _find(folder, names, f"{split} split ({fmt} format)")
+    return files
+
+
+def load_collection(
+    format: str,
+    path: str,
+    splits: Sequence[str] = ("train", "dev", "test"),
+    *,
+    corpus_file: str | None = None,
+    queries_file: str | None = None,
+    qrels_files: Mapping[str, str] | None = None,
+    name: str | None = None,
+    cache_dir: str | None = None,
+) -> Collection:
+    """Read and validate a collection; see the module docstring for the formats and file lookup.
+
+    The corpus goes through an arrow cache in ``cache_dir`` (default :func:`default_cache_dir`) keyed by the
+    source files' paths, sizes, modification times and contents, so an unchanged corpus is memory-mapped
+    without being parsed again and a changed one is never served stale. ``name`` defaults to the folder name.
+    """
+    fmt = format.lower()
+    if fmt not in FORMATS:
+        raise DataError(f"unknown collection format {format!r}; expected one of {FORMATS}")
+    root = Path(path)
+    if not root.is_dir() and fmt != "dpr":
+        raise DataError(f"collection directory not found: {root}", root)
+    if isinstance(splits, str):
+        splits = [splits]
+    if len(set(splits)) != len(splits):
+        raise DataError(f"splits repeat a name: {list(splits)}")
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    label = name or root.resolve().name
+    files = _split_files(fmt, root, splits, qrels_files)
+
+    if fmt == "dpr":
+        if corpus_file or queries_file:
+            raise DataError("the dpr format takes its corpus and questions from the split files only")
+        data = read_dpr(files, cache)
+        return Collection(label, data.corpus, data.queries, data.qrels, data.negatives)
+
+    corpus_path = (
+        _resolve(root, corpus_file, "corpus file") if corpus_file else _find(root, ["corpus.jsonl"], "corpus")
+    )
+    if queries_file:
+        queries_path = _resolve(root, queries_file, "queries file")
+    else:
+        queries_path = _find(root, ["queries.jsonl", "queries.tsv"], "queries")
+    corpus = read_corpus_jsonl(corpus_path, cache)
+    queries = read_queries(queries_path)
+    read_qrels = read_beir_qrels if fmt == "beir" else read_trec_qrels
+    qrels = {split: read_qrels(file, queries, corpus) for split, file in files.items()}
+    return Collection(label, corpus, queries, qrels)

@@ -1,0 +1,112 @@
+"""The passage collection: a memory-mapped HF ``datasets.Dataset`` with columns ``_id``, ``title``, ``text``.
+
+Only the ids live in Python (a list in row order and a dict id -> row); titles and texts stay in the arrow
+file and are read on demand, so a corpus far larger than RAM can be encoded in streaming batches.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import datasets
+import pyarrow as pa
+
+from gradedpr.errors import DataError
+
+COLUMNS = ("_id", "title", "text")
+
+
+def passage_text(title: str | None, text: str | None) -> str:
+    """The string a passage is encoded as: ``"{title} {text}"`` stripped (an empty title adds nothing)."""
+    return f"{title or ''} {text or ''}".strip()
+
+
+class Corpus:
+    """Passages backed by an HF ``datasets.Dataset`` (columns ``_id``, ``title``, ``text``; memory-mapped).
+
+    ``fingerprint`` identifies the content (the cache key of the source files); caches built from a corpus,
+    such as an encoded matrix, can be keyed on it.
+    """
+
+    dataset: datasets.Dataset
+    ids: list[str]
+    fingerprint: str
+
+    def __init__(self, dataset: datasets.Dataset, fingerprint: str = "") -> None:
+        missing = [column for column in COLUMNS if column not in dataset.column_names]
+        if missing:
+            raise DataError(f"corpus dataset lacks column(s) {missing}; it has {dataset.column_names}")
+        if dataset._indices is not None:  # a select()/shuffle() view: materialise the row order
+            dataset = dataset.flatten_indices()
+        self.dataset = dataset
+        self.fingerprint = fingerprint or dataset._fingerprint
+        table: pa.Table = dataset.with_format("arrow")[:]
+        self._titles = table.column("title")
+        self._texts = table.column("text")
+        self.ids = [str(docid) for docid in table.column("_id").to_pylist()]
+        self._rows = {docid: row for row, docid in enumerate(self.ids)}
+        if len(self._rows) != len(self.ids):
+            duplicate = next(docid for docid, count in Counter(self.ids).items() if count > 1)
+            raise DataError(f"corpus has duplicate document id {duplicate!r}")
+
+    @classmethod
+    def from_lists(cls, ids: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> Corpus:
+        """An in-memory corpus (for tests and small generated data); the loaders build memory-mapped ones."""
+        if not len(ids) == len(titles) == len(texts):
+            raise ValueError("ids, titles and texts must have the same length")
+        data = {"_id": list(ids), "title": list(titles), "text": list(texts)}
+        features = datasets.Features({column: datasets.Value("string") for column in COLUMNS})
+        return cls(datasets.Dataset.from_dict(data, features=features))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, docid: object) -> bool:
+        return docid in self._rows
+
+    def __repr__(self) -> str:
+        return f"Corpus({len(self)} passages, fingerprint={self.fingerprint!r})"
+
+    def row(self, docid: str) -> int:
+        """The row of document ``docid``; KeyError naming the id when the corpus does not hold it."""
+        try:
+            return self._rows[docid]
+        except KeyError:
+            raise KeyError(f"document id {docid!r} is not in the corpus ({len(self)} passages)") from None
+
+    def text(self, row: int) -> str:
+        """The passage at ``row`` as it is encoded (``"{title} {text}"`` stripped)."""
+        if not 0 <= row < len(self.ids):
+            raise IndexError(f"row {row} is out of range for a corpus of {len(self)} passages")
+        return passage_text(self._titles[row].as_py(), self._texts[row].as_py())
+
+    def texts(self, rows: Sequence[int]) -> list[str]:
+        """The passages at ``rows`` (any order, repeats allowed) as they are encoded."""
+        if len(rows) == 0:
+            return []
+        indices = pa.array(rows, type=pa.int64())
+        bad = [row for row in rows if not 0 <= row < len(self.ids)]
+        if bad:
+            raise IndexError(f"row {bad[0]} is out of range for a corpus of {len(self)} passages")
+        titles = self._titles.take(indices).to_pylist()
+        texts = self._texts.take(indices).to_pylist()
+        return [passage_text(title, text) for title, text in zip(titles, texts, strict=True)]
+
+    def iter_batches(self, batch_size: int) -> Iterator[tuple[list[int], list[str]]]:
+        """``(rows, texts)`` over the whole corpus in row order, ``batch_size`` passages at a time."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        for start in range(0, len(self.ids), batch_size):
+            stop = min(start + batch_size, len(self.ids))
+            titles = self._titles.slice(start, stop - start).to_pylist()
+            texts = self._texts.slice(start, stop - start).to_pylist()
+            yield list(range(start, stop)), [passage_text(t, x) for t, x in zip(titles, texts, strict=True)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The dataset pickles as a reference to its arrow file; the arrow columns would pickle their data.
+        return {"dataset": self.dataset, "fingerprint": self.fingerprint}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["dataset"], state["fingerprint"])  # type: ignore[misc]
