@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import build_negative_source
 from gradedpr.data.sampler import GroupSampler
+from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.pipeline import retrieve
@@ -36,7 +38,9 @@ def run_training(cfg: DictConfig) -> TrainResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     t = cfg.train
-    collection = collection_from_config(cfg.data, splits=["train", str(t.eval_split)])
+    test_split = t.get("test_split")
+    splits = ["train", str(t.eval_split)] + ([str(test_split)] if test_split else [])
+    collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
     train_qrels = collection.qrels["train"]
     train_queries = collection.split_queries("train")
 
@@ -66,14 +70,16 @@ def run_training(cfg: DictConfig) -> TrainResult:
     loss_fn = get_loss(str(cfg.loss.name), **dict(cfg.loss.get("kwargs") or {}))
     settings = TrainSettings(**{k: v for k, v in OmegaConf.to_container(t).items() if k in _SETTING_KEYS})
 
+    def evaluate_on(split: str) -> Callable[[BiEncoder], Mapping[str, float]]:
+        def evaluate(m: BiEncoder) -> Mapping[str, float]:
+            run = retrieve(m, collection, split, k=int(t.eval_k), batch_size=int(t.eval_batch_size),
+                           show_progress=False)
+            return evaluate_run(run, collection.qrels[split]).mean
+
+        return evaluate
+
     eval_split = str(t.eval_split)
-
-    def evaluate(m: BiEncoder) -> Mapping[str, float]:
-        from gradedpr.evaluation.metrics import evaluate_run
-
-        run = retrieve(m, collection, eval_split, k=int(t.eval_k), batch_size=int(t.eval_batch_size),
-                       show_progress=False)
-        return evaluate_run(run, collection.qrels[eval_split]).mean
+    evaluate = evaluate_on(eval_split)
 
     logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
@@ -84,6 +90,17 @@ def run_training(cfg: DictConfig) -> TrainResult:
         trainer.resume(str(cfg.resume_from))
     try:
         result = trainer.train()
+        if test_split:
+            best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
+            best_model = BiEncoder.from_pretrained(best).to(model.device)
+            test_metrics = {f"{test_split}/{k}": v for k, v in evaluate_on(str(test_split))(best_model).items()}
+            logger.log(test_metrics, result.steps)
+            logger.summary(test_metrics)
+            result.test_metrics = test_metrics
+            summary = json.loads((run_dir / "train_summary.json").read_text(encoding="utf-8"))
+            summary["test"] = test_metrics
+            summary["test_checkpoint"] = str(best)
+            atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
     finally:
         logger.close()
     first, last = result.evaluations[0], result.evaluations[-1]

@@ -68,6 +68,7 @@ class TrainResult:
     best_step: int | None = None
     skipped_queries: int = 0
     seconds: float = 0.0
+    test_metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
