@@ -135,9 +135,10 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
                     record, end = decoder.raw_decode(buffer, offset)
                     break
                 except json.JSONDecodeError as err:
-                    if not fill(want):
+                    if eof:  # the whole rest of the file is in the buffer: a real syntax error
                         err_line = line + buffer.count("\n", offset, err.pos)
                         raise DataError(f"item {item}: malformed JSON: {err.msg}", path, err_line) from None
+                    fill(want)  # maybe the item is only cut off by the end of the buffer
                     want *= 2
             if not isinstance(record, dict):
                 raise DataError(
