@@ -1,0 +1,167 @@
+"""TREC run files and TREC qrels files: write and read with validation.
+
+Run file line: ``qid Q0 docid rank score tag`` (six whitespace-separated columns).
+Qrels file line: ``qid iter docid grade`` (four columns; ``iter`` is ignored, ``grade`` an integer that may be
+negative, meaning "judged as unjudged" to trec_eval).
+
+The writer orders every query's documents exactly as trec_eval 9.0.8 ranks them (see ``ranking_order``): score
+descending compared as float32, ties by docid in descending string order. It prints the float32 value of each
+score with ``%.9g``, which reproduces that float32 value exactly when read back, so the rank column, the order
+of lines and the scores agree for every trec_eval version (9.0.8 compares float32, 10.x compares doubles;
+equal printed scores tie in both, and both then break the tie by docid).
+
+The readers reject bad input with ``DataError(message, path, line)``; they never return silently wrong data.
+Blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from gradedpr.errors import DataError
+from gradedpr.utils.atomic import atomic_open
+
+Run = dict[str, dict[str, float]]
+"""qid -> docid -> score."""
+
+Qrels = dict[str, dict[str, int]]
+"""qid -> docid -> integer relevance grade."""
+
+_RUN_COLUMNS = 6
+_QRELS_COLUMNS = 4
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def ranking_order(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Documents of one query in trec_eval 9.0.8 rank order, each with its score rounded to float32.
+
+    Score descending after conversion to float32 (so 0.9 and 0.900000001 tie), ties broken by docid in
+    descending string order. Raises ``ValueError`` on a NaN score, which has no rank.
+    """
+    ids = list(docs.keys())
+    scores = np.fromiter(docs.values(), dtype=np.float64, count=len(ids))
+    if np.isnan(scores).any():
+        bad = ids[int(np.flatnonzero(np.isnan(scores))[0])]
+        raise ValueError(f"score of document {bad!r} is NaN")
+    scores32 = (scores.astype(np.float32) + np.float32(0.0)).tolist()  # + 0.0 turns -0.0 into 0.0
+    ranked = sorted(zip(scores32, ids, strict=True), reverse=True)
+    return [(doc, score) for score, doc in ranked]
+
+
+def _check_token(value: str, what: str) -> None:
+    if not value or any(ch.isspace() for ch in value):
+        raise ValueError(f"{what} {value!r} is empty or contains whitespace; TREC files cannot hold it")
+
+
+def write_trec_run(
+    path: str | Path, run: Mapping[str, Mapping[str, float]], tag: str = "gradedpr", k: int | None = None
+) -> None:
+    """Write ``run`` atomically as a TREC run file.
+
+    Queries keep the mapping's order; within a query documents follow ``ranking_order``; ranks start at 1.
+    ``k`` keeps only the top ``k`` documents of each query (after ranking). Scores are written as their
+    float32 value with ``%.9g`` (exact for float32; see the module docstring). Raises ``ValueError`` for an
+    empty or whitespace-containing qid, docid or tag, a NaN score, or ``k < 1``.
+    """
+    _check_token(tag, "run tag")
+    if k is not None and k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    with atomic_open(path, "w") as handle:
+        for qid, docs in run.items():
+            _check_token(qid, "query id")
+            ranked = ranking_order(docs)
+            if k is not None:
+                ranked = ranked[:k]
+            lines = []
+            for rank, (doc, score) in enumerate(ranked, start=1):
+                _check_token(doc, "document id")
+                lines.append(f"{qid} Q0 {doc} {rank} {score:.9g} {tag}\n")
+            handle.write("".join(lines))
+
+
+def _parse_score(text: str) -> float | None:
+    """``float(text)``, or None if it is not a plain decimal/exponent number (Python's ``1_0`` is refused)."""
+    if "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield (1-based line number, split columns) of every non-blank line; bad UTF-8 -> DataError."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below; binary so a bad byte is reported with its line
+    except OSError as exc:
+        raise DataError(f"cannot open: {exc.strerror or exc}", path) from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"not valid UTF-8 ({exc.reason})", path, number) from exc
+            columns = text.split()
+            if columns:
+                yield number, columns
+
+
+def read_trec_run(path: str | Path) -> Run:
+    """Read a TREC run file (``qid Q0 docid rank score tag``) into qid -> docid -> score.
+
+    Every line must have exactly six columns and a numeric, non-NaN score (``inf`` is accepted); a
+    (qid, docid) pair may occur only once; the file must hold at least one result. The rank, ``Q0`` and tag
+    columns are not interpreted (trec_eval ignores them too: it ranks by score). Violations raise
+    ``DataError(message, path, line)``. Queries and documents keep file order.
+    """
+    source = Path(path)
+    run: Run = {}
+    for number, columns in _lines(source):
+        if len(columns) != _RUN_COLUMNS:
+            raise DataError(
+                f"expected 6 columns 'qid Q0 docid rank score tag', found {len(columns)}", source, number
+            )
+        qid, _, doc, _, score_text, _ = columns
+        score = _parse_score(score_text)
+        if score is None:
+            raise DataError(f"score {score_text!r} is not a number", source, number)
+        if math.isnan(score):
+            raise DataError("score is NaN", source, number)
+        docs = run.setdefault(qid, {})
+        if doc in docs:
+            raise DataError(f"duplicate document {doc!r} for query {qid!r}", source, number)
+        docs[doc] = score
+    if not run:
+        raise DataError("run file holds no results", source)
+    return run
+
+
+def read_trec_qrels(path: str | Path) -> Qrels:
+    """Read a TREC qrels file (``qid iter docid grade``) into qid -> docid -> grade.
+
+    Every line must have exactly four columns and an integer grade (negative allowed: trec_eval treats it as
+    unjudged); a (qid, docid) pair may occur only once; the file must hold at least one judgment. Violations
+    raise ``DataError(message, path, line)``. Queries and documents keep file order.
+    """
+    source = Path(path)
+    qrels: Qrels = {}
+    for number, columns in _lines(source):
+        if len(columns) != _QRELS_COLUMNS:
+            message = f"expected 4 columns 'qid iter docid grade', found {len(columns)}"
+            raise DataError(message, source, number)
+        qid, _, doc, grade_text = columns
+        if not _INTEGER.fullmatch(grade_text):
+            raise DataError(f"grade {grade_text!r} is not an integer", source, number)
+        grade = int(grade_text)
+        docs = qrels.setdefault(qid, {})
+        if doc in docs:
+            raise DataError(f"duplicate judgment of document {doc!r} for query {qid!r}", source, number)
+        docs[doc] = grade
+    if not qrels:
+        raise DataError("qrels file holds no judgments", source)
+    return qrels
