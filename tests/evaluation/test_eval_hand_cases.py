@@ -24,12 +24,12 @@ def test_graded_ndcg_uses_linear_gain_and_unretrieved_relevant_in_ideal() -> Non
     ideal3 = 3 + 2 / L3 + 1 / L4
     assert result["ndcg@1"] == pytest.approx(2 / ideal1, abs=1e-15)
     assert result["ndcg@3"] == pytest.approx(dcg3 / ideal3, abs=1e-15)
-    assert result["ndcg"] == pytest.approx(dcg3 / ideal3, abs=1e-15)  # ideal over 3 relevant docs; e, c give 0
+    assert result["ndcg"] == pytest.approx(dcg3 / ideal3, abs=1e-15)  # ideal over 3 relevant; e, c give 0
     assert result["recall@2"] == pytest.approx(2 / 3)
     assert result["precision@2"] == 1.0
     assert result["precision@10"] == pytest.approx(0.2)  # divided by K even though only 4 were retrieved
     assert result["mrr@10"] == 1.0
-    assert result["map"] == pytest.approx((1 / 1 + 2 / 2) / 3)  # d never retrieved: contributes 0, counts in /3
+    assert result["map"] == pytest.approx((1 / 1 + 2 / 2) / 3)  # d not retrieved: adds 0, counts in /3
     assert result["map@1"] == pytest.approx(1 / 3)
 
 
@@ -92,7 +92,8 @@ def test_mean_over_qrels_counts_missing_queries_as_zero_and_both_drops_them() ->
 
 
 def test_run_query_with_no_documents_counts_as_present() -> None:
-    result = evaluate_run({"q1": {}, "q2": {"a": 1.0}}, {"q1": {"a": 1}, "q2": {"a": 1}}, ["map"], mean_over="both")
+    qrels = {"q1": {"a": 1}, "q2": {"a": 1}}
+    result = evaluate_run({"q1": {}, "q2": {"a": 1.0}}, qrels, ["map"], mean_over="both")
     assert result.per_query == {"q1": {"map": 0.0}, "q2": {"map": 1.0}}
 
 
@@ -157,7 +158,7 @@ def test_list_ndcg_ties() -> None:
     with pytest.raises(ValueError):
         list_ndcg([1.0, 1.0], [0, 1], ids=["a", "a"])
     with pytest.raises(ValueError):
-        list_ndcg([1.0], [0.5])
+        list_ndcg([1.0], [0.5])  # type: ignore[list-item]
     with pytest.raises(ValueError):
         list_ndcg([1.0], [1], k=0)
 
@@ -170,4 +171,5 @@ def test_list_ndcg_equals_evaluate_run_on_the_same_list() -> None:
     qrels = {"q": dict(zip(ids, labels, strict=True))}
     for k in (1, 2, 3, 5, None):
         name = "ndcg" if k is None else f"ndcg@{k}"
-        assert list_ndcg(scores, labels, k=k, ids=ids) == evaluate_run(run, qrels, [name]).per_query["q"][name]
+        expected = evaluate_run(run, qrels, [name]).per_query["q"][name]
+        assert list_ndcg(scores, labels, k=k, ids=ids) == expected

@@ -1,9 +1,9 @@
 """Property tests: evaluate_run equals pytrec_eval (trec_eval 9.0.8) query by query on random runs and qrels.
 
-The generated data is hostile on purpose: many exact ties, scores that tie only in float32 (0.9 vs 0.900000001),
--0.0 vs 0.0, ids whose string order differs from numeric order and that contain non-ASCII characters, relevant
-documents that were not retrieved, grade-0 and negative judgments, qrels queries missing from the run, run
-queries missing from the qrels, queries with no documents.
+The generated data is hostile on purpose: many exact ties, scores that tie only in float32 (0.9 vs
+0.900000001), -0.0 vs 0.0, ids whose string order differs from numeric order and that contain non-ASCII
+characters, relevant documents that were not retrieved, grade-0 and negative judgments, qrels queries
+missing from the run, run queries missing from the qrels, queries with no documents.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ TREC_MEASURES = {
     "recip_rank",
 }
 
-DOC_IDS = st.sampled_from(["d1", "d2", "d10", "d11", "d100", "D1", "a", "b", "é", "e€", "z_9", "9", "10", "x-x"])
+DOC_IDS = st.sampled_from(
+    ["d1", "d2", "d10", "d11", "d100", "D1", "a", "b", "é", "e€", "z_9", "9", "10", "x-x"]
+)
 SCORES = st.one_of(
     st.sampled_from([0.9, 0.900000001, 0.8999999999, 0.5, 0.0, -0.0, 1.0, -2.5, 1e-8, 3.0, 16777217.0]),
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
@@ -55,7 +57,9 @@ def run_and_qrels(draw: Any) -> tuple[dict[str, dict[str, float]], dict[str, dic
         st.dictionaries(QIDS, st.dictionaries(DOC_IDS, SCORES, max_size=14), min_size=1, max_size=5)
     )
     qrels: dict[str, dict[str, int]] = draw(
-        st.dictionaries(QIDS, st.dictionaries(DOC_IDS, GRADES, min_size=1, max_size=14), min_size=1, max_size=5)
+        st.dictionaries(
+            QIDS, st.dictionaries(DOC_IDS, GRADES, min_size=1, max_size=14), min_size=1, max_size=5
+        )
     )
     # trec_eval reads out of bounds for a query whose judgments are all negative (no relevance level >= 0):
     # give such queries one grade-0 judgment so that the reference is well defined.
@@ -70,7 +74,8 @@ def run_and_qrels(draw: Any) -> tuple[dict[str, dict[str, float]], dict[str, dic
 
 def _reference_order(docs: dict[str, float]) -> list[str]:
     """Independent statement of trec_eval 9.0.8 order: float32 score descending, then id descending."""
-    return [doc for _, doc in sorted(((np.float32(s) + np.float32(0), d) for d, s in docs.items()), reverse=True)]
+    keyed = [(np.float32(score) + np.float32(0), doc) for doc, score in docs.items()]
+    return [doc for _, doc in sorted(keyed, reverse=True)]
 
 
 def _pytrec(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], measures: set[str]) -> Any:

@@ -276,7 +276,8 @@ def evaluate_run(
     qrels query, those missing from the run scoring 0) or ``"both"`` (pytrec_eval: queries in run and qrels).
     See the module docstring for the exact rules. ``per_query`` follows the qrels' query order.
 
-    Raises ``DataError`` for a NaN score, a non-integer grade, or when no query is in both run and qrels;
+    Raises ``DataError`` for a NaN score (checked in every query with a relevant retrieved document; elsewhere
+    it could not change a value), a non-integer grade, or when no query is in both run and qrels;
     ``ValueError`` for an unknown measure name or ``mean_over``.
     """
     if mean_over not in _MEAN_OVER:

@@ -6,9 +6,10 @@ negative, meaning "judged as unjudged" to trec_eval).
 
 The writer orders every query's documents exactly as trec_eval 9.0.8 ranks them (see ``ranking_order``): score
 descending compared as float32, ties by docid in descending string order. It prints the float32 value of each
-score with ``%.9g``, which reproduces that float32 value exactly when read back, so the rank column, the order
-of lines and the scores agree for every trec_eval version (9.0.8 compares float32, 10.x compares doubles;
-equal printed scores tie in both, and both then break the tie by docid).
+score with ``%.9g`` (nine significant digits identify a float32 uniquely: the number read back rounds to
+exactly that float32, and distinct float32 values print as distinct, equally ordered decimals), so the rank
+column, the order of lines and the scores agree for every trec_eval version (9.0.8 compares float32, 10.x
+compares doubles; equal printed scores tie in both, and both then break the tie by docid).
 
 The readers reject bad input with ``DataError(message, path, line)``; they never return silently wrong data.
 Blank lines are skipped.
