@@ -46,7 +46,6 @@ import numpy.typing as npt
 from gradedpr.errors import DataError
 from gradedpr.evaluation.measures import DEFAULT_MEASURES, Measure, parse_measures
 
-MeanOver = str  # "qrels" | "both"
 _MEAN_OVER = ("qrels", "both")
 
 IntArray = npt.NDArray[np.int64]
@@ -55,7 +54,11 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass
 class EvalResult:
-    """Per-query values, their mean, how many queries the mean is over and which rule chose them."""
+    """Per-query values, their mean, how many queries the mean is over and which rule chose them.
+
+    ``mean_over`` is ``"qrels"`` (trec_eval -c) or ``"both"`` (pytrec_eval); ``measures`` lists the measure
+    names in the order they were requested (the keys of ``mean`` and of every ``per_query`` entry).
+    """
 
     per_query: dict[str, dict[str, float]]
     mean: dict[str, float]
