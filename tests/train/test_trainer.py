@@ -19,17 +19,22 @@ N_DOCS = 24
 IDS = [f"d{i}" for i in range(N_DOCS)]
 TOPICS = ["apple", "banana", "cherry", "grape", "lemon", "mango"]
 TEXTS = [f"{TOPICS[i % 6]} fact number {i} about {TOPICS[i % 6]}" for i in range(N_DOCS)]
-QUERIES = {f"q{t}": f"tell me about {topic}" for t, topic in enumerate(TOPICS)}
+CODES = ["red", "green", "blue", "black", "white", "pink"]  # queries share no word with their documents
+QUERIES = {f"q{t}": f"{code} {code}" for t, code in enumerate(CODES)}
 QRELS = {f"q{t}": {IDS[i]: (2 if i == t else 1) for i in range(t, N_DOCS, 6)} for t in range(6)}
 
 
-def margin(model: BiEncoder) -> float:
-    """Mean score gap between relevant and non-relevant documents: a cheap dev metric."""
+def auc(model: BiEncoder) -> float:
+    """Share of (relevant, non-relevant) document pairs a query ranks correctly: a cheap dev metric."""
     q = torch.tensor(model.encode(list(QUERIES.values()), "query"))
     p = torch.tensor(model.encode(TEXTS, "passage"))
     scores = q @ p.T
     rel = torch.tensor([[QRELS[qid].get(d, 0) > 0 for d in IDS] for qid in QUERIES])
-    return float(scores[rel].mean() - scores[~rel].mean())
+    correct = [
+        float((scores[i][rel[i]][:, None] > scores[i][~rel[i]][None, :]).float().mean())
+        for i in range(len(QUERIES))
+    ]
+    return sum(correct) / len(correct)
 
 
 def make_trainer(model_dir: Path, run_dir: Path, **overrides: object) -> Trainer:
@@ -41,27 +46,27 @@ def make_trainer(model_dir: Path, run_dir: Path, **overrides: object) -> Trainer
                     "warmup_ratio": 0.0}
     values.update(overrides)
     return Trainer(model, sampler, corpus, get_loss("listnet"), TrainSettings(**values), run_dir,
-                   evaluate=lambda m: {"margin": margin(m)}, show_progress=False)
+                   evaluate=lambda m: {"auc": auc(m)}, show_progress=False)
 
 
 def test_training_improves_logs_and_checkpoints(tiny_model_dir: Path, tmp_path: Path) -> None:
-    trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=12, eval_every=6, eval_metric="margin")
+    trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=20, eval_every=10, eval_metric="auc")
     result = trainer.train()
-    assert result.steps == 12
-    assert [e["step"] for e in result.evaluations] == [0, 6, 12]
-    first, last = result.evaluations[0]["dev/margin"], result.evaluations[-1]["dev/margin"]
-    assert last > first + 0.05
+    assert result.steps == 20
+    assert [e["step"] for e in result.evaluations] == [0, 10, 20]
+    first, last = result.evaluations[0]["dev/auc"], result.evaluations[-1]["dev/auc"]
+    assert last > first + 0.1
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [r["train/loss"] for r in records if "train/loss" in r]
-    assert len(losses) == 12 and all(loss == loss for loss in losses)
-    assert any("dev/margin" in r for r in records)
+    assert len(losses) == 20 and all(loss == loss for loss in losses)
+    assert any("dev/auc" in r for r in records)
     assert (tmp_path / "checkpoints" / "best" / "gradedpr.json").exists()
     assert (tmp_path / "checkpoints" / "last" / "trainer_state.pt").exists()
     assert result.best_step is not None and result.best_metric == max(
-        e["dev/margin"] for e in result.evaluations
+        e["dev/auc"] for e in result.evaluations
     )
     summary = json.loads((tmp_path / "train_summary.json").read_text())
-    assert summary["steps"] == 12 and summary["skipped_queries"] == 0
+    assert summary["steps"] == 20 and summary["skipped_queries"] == 0
 
 
 class Interrupt(Exception):
