@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
         status = subprocess.call(command, env=env)
         if status != 0:
             print(f"sweep failed with exit status {status}; reporting the runs that finished", file=sys.stderr)
-    rows, out = write_report(sweep_dir, title=f"loss sweep ({sweep_dir})")
+    _, out = write_report(sweep_dir, title=f"loss sweep ({sweep_dir})")
     print((out / "summary.md").read_text(encoding="utf-8"))
     print(f"wrote {out / 'summary.csv'}, {out / 'summary.md'}, {out / 'ndcg_by_loss.png'}")
     return 0

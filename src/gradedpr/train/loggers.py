@@ -26,7 +26,7 @@ class MetricsLogger:
             self._wandb = wandb.init(
                 project=str(wandb_cfg.get("project", "gradedpr")),
                 name=wandb_cfg.get("run_name"),
-                mode=str(wandb_cfg.get("mode", "offline")),
+                mode=str(wandb_cfg.get("mode", "offline")),  # type: ignore[arg-type]
                 dir=str(Path(run_dir)),
                 config=dict(config),
                 tags=list(wandb_cfg.get("tags") or []),

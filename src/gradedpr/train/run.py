@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,8 @@ def run_training(cfg: DictConfig) -> TrainResult:
     if sampler.skipped:
         log.warning("skipped %d training queries with no relevant document", len(sampler.skipped))
     loss_fn = get_loss(str(cfg.loss.name), **dict(cfg.loss.get("kwargs") or {}))
-    settings = TrainSettings(**{k: v for k, v in OmegaConf.to_container(t).items() if k in _SETTING_KEYS})
+    train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
+    settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
 
     def evaluate_on(split: str) -> Callable[[BiEncoder], Mapping[str, float]]:
         def evaluate(m: BiEncoder) -> Mapping[str, float]:

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from gradedpr.data.collection import Corpus
 from gradedpr.data.collator import collate_groups
+from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -15,7 +15,7 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device, enabled: bool = True) -> ContextManager[object]:
+def autocast(device: torch.device, enabled: bool = True) -> AbstractContextManager[object]:
     """bf16 autocast on CUDA (when the GPU supports it); a no-op on CPU."""
     if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
