@@ -84,15 +84,14 @@ class Corpus:
 
     def texts(self, rows: Sequence[int]) -> list[str]:
         """The passages at ``rows`` (any order, repeats allowed) as they are encoded."""
-        if len(rows) == 0:
-            return []
-        indices = pa.array(rows, type=pa.int64())
-        bad = [row for row in rows if not 0 <= row < len(self.ids)]
-        if bad:
-            raise IndexError(f"row {bad[0]} is out of range for a corpus of {len(self)} passages")
-        titles = self._titles.take(indices).to_pylist()
-        texts = self._texts.take(indices).to_pylist()
-        return [passage_text(title, text) for title, text in zip(titles, texts, strict=True)]
+        size = len(self.ids)
+        titles, texts = self._titles, self._texts
+        out: list[str] = []
+        for row in rows:  # per-row scalar access beats ChunkedArray.take for training-size batches
+            if not 0 <= row < size:
+                raise IndexError(f"row {row} is out of range for a corpus of {size} passages")
+            out.append(passage_text(titles[row].as_py(), texts[row].as_py()))
+        return out
 
     def iter_batches(self, batch_size: int) -> Iterator[tuple[list[int], list[str]]]:
         """``(rows, texts)`` over the whole corpus in row order, ``batch_size`` passages at a time."""
