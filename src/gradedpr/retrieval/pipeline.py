@@ -1,0 +1,160 @@
+"""End-to-end dense retrieval: encode the corpus, build an index, encode queries, search, produce a run.
+
+* :func:`build_dense_index` encodes a corpus with the passage encoder (streaming into an on-disk store, or
+  in memory for small corpora) and builds a :class:`~gradedpr.retrieval.dense_index.DenseIndex`.
+* :func:`retrieve` runs one split's queries against an index (or an in-memory flat index built on the fly,
+  which is what the trainer uses for dev evaluation) and returns ``qid -> docid -> score``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from tqdm.auto import tqdm
+
+from gradedpr.model.biencoder import BiEncoder
+from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, encode_texts
+from gradedpr.retrieval.dense_index import DenseIndex, index_metadata
+from gradedpr.retrieval.embeddings import EmbeddingStore
+from gradedpr.retrieval.encode import DEFAULT_CHUNK_SIZE, encode_rows, encode_to_store
+from gradedpr.retrieval.faiss_index import ArraySource, IndexSpec, VectorSource, build_index
+from gradedpr.retrieval.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint
+
+log = logging.getLogger(__name__)
+
+Run = dict[str, dict[str, float]]
+
+
+class QuerySource(Protocol):
+    """What :func:`retrieve` needs from a collection."""
+
+    corpus: Any
+
+    def split_queries(self, split: str) -> dict[str, str]: ...
+
+
+def encode_corpus_in_memory(
+    model: BiEncoder,
+    corpus: PassageSource,
+    batch_size: int = 64,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    show_progress: bool = True,
+) -> npt.NDArray[np.float32]:
+    """All passage vectors as one array (row order): for corpora that fit in memory."""
+    out = np.empty((len(corpus), model.dim), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    bar = tqdm(total=len(corpus), desc="encode passages", unit="p", disable=not show_progress, dynamic_ncols=True)
+    try:
+        for start in range(0, len(corpus), chunk_size):
+            stop = min(start + chunk_size, len(corpus))
+            out[start:stop] = encode_rows(model, corpus, start, stop, batch_size, max_tokens, bar)
+    finally:
+        bar.close()
+        model.train(was_training)
+    return out
+
+
+def build_dense_index(
+    model: BiEncoder,
+    corpus: PassageSource,
+    spec: IndexSpec | None = None,
+    *,
+    embeddings_dir: str | Path | None = None,
+    batch_size: int = 64,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    shard_id: int = 0,
+    num_shards: int = 1,
+    keep_embeddings: bool = True,
+    checkpoint: str | None = None,
+    corpus_name: str | None = None,
+    show_progress: bool = True,
+    use_gpu: bool | None = None,
+) -> DenseIndex | None:
+    """Encode ``corpus`` and index it (flat by default).
+
+    With ``embeddings_dir`` the vectors stream into an on-disk store there (sharded over ``num_shards``
+    processes, resumable, reused when it already holds this encoder's vectors of this corpus); shard 0 then
+    merges and builds the index, and the other shards return None. Without it the vectors are kept in memory.
+    """
+    spec = spec or IndexSpec("flat")
+    source: VectorSource
+    if embeddings_dir is None:
+        identity = {"encoder_fingerprint": encoder_fingerprint(model, "passage"),
+                    "corpus_fingerprint": corpus_fingerprint(corpus)}
+        source = ArraySource(encode_corpus_in_memory(model, corpus, batch_size, max_tokens, chunk_size,
+                                                     show_progress))
+    else:
+        store = encode_to_store(model, corpus, embeddings_dir, batch_size, shard_id, num_shards, chunk_size,
+                                show_progress, max_tokens, keep_shards=False, checkpoint=checkpoint)
+        if store is None:
+            return None
+        identity = store.meta
+        source = store
+    built = build_index(source, spec, use_gpu=use_gpu, show_progress=show_progress)
+    ids = source.ids if isinstance(source, EmbeddingStore) else list(corpus.ids)
+    meta = index_metadata(built, model, str(identity["corpus_fingerprint"]), len(corpus), checkpoint,
+                          corpus_name, passage_fp=str(identity["encoder_fingerprint"]))
+    if embeddings_dir is not None:
+        meta["embeddings_dir"] = str(embeddings_dir)
+        if not keep_embeddings:
+            shutil.rmtree(embeddings_dir, ignore_errors=True)
+            meta["embeddings_dir"] = None
+    return DenseIndex(built.index, ids, meta)
+
+
+def encode_queries(
+    model: BiEncoder,
+    queries: Mapping[str, str],
+    batch_size: int = 64,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    show_progress: bool = False,
+) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """Query ids and their embeddings (same order)."""
+    qids = list(queries)
+    emb = encode_texts(model, [queries[q] for q in qids], "query", batch_size, max_tokens, show_progress)
+    return qids, emb
+
+
+def run_from_results(qids: list[str], scores: npt.NDArray[np.float32], docids: list[list[str]]) -> Run:
+    """``qid -> docid -> score`` from search results (scores as Python floats)."""
+    run: Run = {}
+    for qid, row_scores, row_ids in zip(qids, scores.tolist(), docids, strict=True):
+        run[qid] = dict(zip(row_ids, row_scores[: len(row_ids)], strict=True))
+    return run
+
+
+def retrieve(
+    model: BiEncoder,
+    collection: QuerySource,
+    split: str,
+    k: int = 1000,
+    index: DenseIndex | None = None,
+    batch_size: int = 64,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    show_progress: bool = True,
+    stats: dict[str, Any] | None = None,
+) -> Run:
+    """Retrieve the top ``k`` passages for every query of ``split``: ``qid -> docid -> score``.
+
+    Without ``index``, the corpus is encoded in memory into an exact flat index first (re-encoded on every
+    call, as the trainer needs after each update). A given index is used as is; check it against the model
+    with :meth:`DenseIndex.check` (``DenseIndex.load(..., model=...)`` does) before calling this.
+    ``stats`` receives search timing (``seconds``, ``qps``) and the number of queries.
+    """
+    queries = collection.split_queries(split)
+    if index is None:
+        index = build_dense_index(model, collection.corpus, IndexSpec("flat"), batch_size=batch_size,
+                                  max_tokens=max_tokens, show_progress=show_progress)
+        assert index is not None
+    qids, emb = encode_queries(model, queries, batch_size, max_tokens, show_progress)
+    scores, docids = index.search(emb, k, show_progress=show_progress, stats=stats)
+    return run_from_results(qids, scores, docids)
