@@ -67,9 +67,7 @@ def reduce(per_list: list[float | None]) -> float:
 PerList = Callable[[list[float], list[float]], "float | None"]
 
 
-def apply(
-    per_list: PerList, scores: Sequence[Row], labels: Sequence[Row], mask: Sequence[Sequence[bool]]
-) -> float:
+def apply(per_list: PerList, scores: Sequence[Row], labels: Sequence[Row], mask: Sequence[Sequence[bool]]) -> float:
     values = []
     for srow, yrow, mrow in zip(scores, labels, mask, strict=True):
         s, y = valid_items(srow, yrow, mrow)
@@ -146,7 +144,7 @@ def ref_listmle(
     def one(s: list[float], y: list[float]) -> float | None:
         if max(y) <= 0:
             return None
-        order = sorted(range(len(s)), key=lambda i: -y[i])  # Python's sort is stable
+        order = sorted(range(len(s)), key=lambda i: -max(y[i], 0.0))  # stable; grades <= 0 tie
         total = 0.0
         for pos, i in enumerate(order):
             if k is not None and pos >= k:
@@ -167,7 +165,7 @@ def ref_approx_ndcg(
     temperature: float = 1.0,
     gain: str = "exp2",
     k: int | None = None,
-    cutoff_temperature: float = 0.1,
+    cutoff_temperature: float = 0.5,
 ) -> float:
     def one(s: list[float], y: list[float]) -> float | None:
         g = [gain_of(v, gain) for v in y]
@@ -292,18 +290,15 @@ def ref_neural_ndcg(
         if ideal <= 0:
             return None
         row_abs = [sum(abs(s[j] - s[m]) for m in range(n)) for j in range(n)]
-        logits = [
-            [((n + 1 - 2 * r) * s[j] - row_abs[j]) / temperature for j in range(n)] for r in range(1, n + 1)
-        ]
+        logits = [[((n + 1 - 2 * r) * s[j] - row_abs[j]) / temperature for j in range(n)] for r in range(1, n + 1)]
         p = [[math.exp(v) for v in log_softmax(row)] for row in logits]
         for _ in range(max_iter):
             col = [sum(p[r][j] for r in range(n)) for j in range(n)]
+            if max(abs(c - 1.0) for c in col) < tol:
+                break
             p = [[p[r][j] / col[j] for j in range(n)] for r in range(n)]
             row = [sum(p[r]) for r in range(n)]
             p = [[p[r][j] / row[r] for j in range(n)] for r in range(n)]
-            col = [sum(p[r][j] for r in range(n)) for j in range(n)]
-            if max(abs(c - 1.0) for c in col) < tol:
-                break
         total = 0.0
         for r in range(n):
             if k is not None and r + 1 > k:

@@ -23,14 +23,10 @@ def test_nll_hand_values() -> None:
     # labels [1, 1, 0]: tie at the top grade -> first column (p = 1/2) -> ln 2
     assert nll(S, torch.tensor([[1, 1, 0]]), ALL3).item() == pytest.approx(LN2, abs=1e-6)
     # labels [0, 1, 1] with "all": -ln(1/4 + 1/4) = ln 2; with first_max: column 1 -> ln 4
-    assert get_loss("nll", positive="all")(S, torch.tensor([[0, 1, 1]]), ALL3).item() == pytest.approx(
-        LN2, abs=1e-6
-    )
+    assert get_loss("nll", positive="all")(S, torch.tensor([[0, 1, 1]]), ALL3).item() == pytest.approx(LN2, abs=1e-6)
     assert nll(S, torch.tensor([[0, 1, 1]]), ALL3).item() == pytest.approx(math.log(4.0), abs=1e-6)
     # padding the first column away: softmax over [0, 0] = [1/2, 1/2] -> ln 2
-    assert nll(S, torch.tensor([[5, 2, 1]]), torch.tensor([[False, True, True]])).item() == pytest.approx(
-        LN2, abs=1e-6
-    )
+    assert nll(S, torch.tensor([[5, 2, 1]]), torch.tensor([[False, True, True]])).item() == pytest.approx(LN2, abs=1e-6)
 
 
 def test_listnet_hand_values() -> None:

@@ -6,7 +6,18 @@ registers every loss module. Formulas, defaults and citations: ``docs/losses.md`
 
 from __future__ import annotations
 
-from gradedpr.losses import listnet, nll  # noqa: F401  (imported to register the losses)
+# imported for their side effect: each module registers its loss
+from gradedpr.losses import (  # noqa: F401
+    approx_ndcg,
+    graded_infonce,
+    lambdaloss,
+    listmle,
+    listnet,
+    neural_ndcg,
+    nll,
+    ranknet,
+    xe_ndcg,
+)
 from gradedpr.losses.registry import (
     LOSSES,
     BoundLoss,

@@ -22,9 +22,7 @@ TARGETS = ("gain", "softmax")
 
 
 @register_loss("listnet")
-def listnet_loss(
-    scores: Tensor, labels: Tensor, mask: Tensor, *, gain: str = "exp2", target: str = "gain"
-) -> Tensor:
+def listnet_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: str = "exp2", target: str = "gain") -> Tensor:
     r"""ListNet top-one cross-entropy (Cao et al. 2007, "Learning to rank: from pairwise approach to
     listwise approach", ICML).
 
