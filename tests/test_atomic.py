@@ -1,0 +1,49 @@
+"""Atomic writes: all or nothing, usual permissions, no temporary leftovers."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from gradedpr.utils.atomic import atomic_directory, atomic_open, atomic_write_text
+
+
+def test_atomic_open_replaces_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "run.txt"
+    atomic_write_text(target, "old\n")
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write("half of the new")
+        raise RuntimeError("crash")
+    assert target.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["run.txt"]
+    atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+
+
+def test_atomic_outputs_respect_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+        with atomic_directory(tmp_path / "d") as tmp:
+            (tmp / "inner.txt").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_atomic_directory_swaps_whole_directories(tmp_path: Path) -> None:
+    target = tmp_path / "ckpt"
+    with atomic_directory(target) as tmp:
+        (tmp / "a.txt").write_text("v1")
+    with pytest.raises(ValueError), atomic_directory(target) as tmp:
+        (tmp / "a.txt").write_text("v2-partial")
+        raise ValueError("crash")
+    assert (target / "a.txt").read_text() == "v1"
+    with atomic_directory(target) as tmp:
+        (tmp / "b.txt").write_text("v2")
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
