@@ -6,6 +6,7 @@ drops the query's judged-relevant documents from it, so a source may return them
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -49,6 +50,7 @@ def bm25_negatives(corpus: Corpus, queries: Mapping[str, str], depth: int = 100)
     """Top-``depth`` BM25 documents of every query (Robertson et al. 1994; the ``bm25s`` implementation)."""
     import bm25s
 
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs index building at DEBUG
     texts = [text for _, batch in corpus.iter_batches(4096) for text in batch]
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
