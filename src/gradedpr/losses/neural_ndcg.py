@@ -18,7 +18,7 @@ from gradedpr.losses.ranking_utils import (
     safe_divide,
 )
 from gradedpr.losses.registry import register_loss
-from gradedpr.losses.soft_permutation import neural_sort_log, sinkhorn_log
+from gradedpr.losses.soft_permutation import neural_sort, sinkhorn_scaling
 
 
 @register_loss("neural_ndcg")
@@ -37,8 +37,8 @@ def neural_ndcg_loss(
     via differentiable relaxation of sorting", arXiv:2102.07831).
 
     :math:`\hat P` = NeuralSort matrix of the valid scores (Grover et al. 2019, temperature :math:`\tau`),
-    made doubly stochastic by Sinkhorn scaling in log space (at most ``max_iter`` iterations, stop when
-    every column sum is within ``tol`` of 1). Then
+    made doubly stochastic by Sinkhorn scaling (at most ``max_iter`` iterations; a list stops when every
+    column sum is within ``tol`` of 1). Then
 
     .. math::
         \ell = 1 - \frac{1}{\mathrm{IDCG@k}} \sum_{r=1}^{\min(k, n)} \frac{(\hat P\, G(y))_r}{\log_2(1 + r)}
@@ -59,9 +59,16 @@ def neural_ndcg_loss(
     * ``gain``: ``"exp2"`` (default) or ``"linear"``; ``k``: cutoff (``None`` = whole list);
       ``max_iter`` = 50, ``tol`` = 1e-6 (as allRank).
 
-    Cost: O(M^2) memory and time per list for :math:`\hat P`, times the Sinkhorn iterations (each kept for
-    backward) -- the most expensive loss here. Lists with IDCG = 0 are excluded by the common reduction
-    rule; when no list has a relevant item the result is 0 with a gradient path.
+    Implementation: :math:`A_s \mathbf 1` from sorted prefix sums (O(M log M), no O(M^3) matmul). Sinkhorn
+    runs in linear space on the two scaling vectors only (two batched mat-vecs per iteration) with a
+    hand-written backward on vectors (:func:`~gradedpr.losses.soft_permutation.sinkhorn_scaling`), so
+    one M x M matrix is kept for backward instead of one per iteration. Linear space is safe here: every
+    row and column of the NeuralSort matrix holds an entry >= 1/n (each item is the row maximum at its own
+    rank), so no sum can underflow. (A log-space loop over the full matrix took ~50 s for B = 32,
+    M = 512 on 2 CPU cores; see ``docs/losses.md`` for the measured cost of this one.)
+    Cost: O(M^2) time and memory per list -- the most expensive loss here. Lists with IDCG = 0 are
+    excluded by the common reduction rule; when no list has a relevant item the result is 0 with a
+    gradient path.
     """
     check_positive("temperature", temperature)
     check_choice("gain", gain, GAINS)
@@ -73,8 +80,10 @@ def neural_ndcg_loss(
     if clean.numel() == 0:
         return empty_loss(clean)
     g = gains(grades, mask, gain)
-    p_hat = sinkhorn_log(neural_sort_log(clean, mask, temperature), max_iter, tol).exp()
-    expected_gain = (p_hat @ g.unsqueeze(-1)).squeeze(-1)  # [B, ranks]
+    p0 = neural_sort(clean, mask, temperature)
+    u, v = sinkhorn_scaling(p0, max_iter, tol)
+    # expected gain per rank, (diag(u) p0 diag(v)) @ g, without building the scaled matrix
+    expected_gain = u * (p0 @ (v * g).unsqueeze(-1)).squeeze(-1)  # [B, ranks]
     dcg = (expected_gain * rank_discounts(clean.shape[-1], clean, k)).sum(dim=-1)
     ideal = ideal_dcg(g, k)
     per_list = 1.0 - safe_divide(dcg, ideal)

@@ -1,4 +1,4 @@
-"""NeuralSort soft permutation matrices and log-space Sinkhorn normalisation (for NeuralNDCG).
+"""NeuralSort soft permutation matrices and Sinkhorn normalisation (for NeuralNDCG).
 
 NeuralSort (Grover, Wang, Zweig, Ermon 2019, "Stochastic optimization of sorting networks via continuous
 relaxations", ICLR) relaxes the permutation matrix that sorts ``s`` descending: row ``r`` (rank ``r``,
@@ -12,6 +12,8 @@ prefix sums -- no n x n x n matmul and no n x n matrix of absolute differences.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,13 +39,15 @@ def abs_diff_row_sums(scores: Tensor, mask: Tensor) -> Tensor:
     return torch.zeros_like(sums_sorted).scatter(-1, order, sums_sorted)
 
 
-def neural_sort_log(scores: Tensor, mask: Tensor, temperature: float) -> Tensor:
-    """Log of the NeuralSort matrix ``[B, M, M]`` (rows = ranks, columns = items), padding-aware.
+def neural_sort(scores: Tensor, mask: Tensor, temperature: float) -> Tensor:
+    """NeuralSort matrix ``[B, M, M]`` (rows = ranks, columns = items), padding-aware; rows sum to 1.
 
     For a list with ``n`` valid items the top-left rank x item block is NeuralSort of the valid items alone;
-    ranks ``n+1..M`` map uniformly onto the padded items; the cross blocks are ~0 (a very negative log).
-    So padding neither changes the valid block nor receives probability, and the matrix is square and
-    doubly stochastic after :func:`sinkhorn_log`.
+    ranks ``n+1..M`` map uniformly onto the padded items; the cross blocks are exactly 0. So padding
+    neither changes the valid block nor receives probability, and the matrix is square.
+
+    Every valid item ``j`` is the row maximum of the row of its own rank (a property of NeuralSort), so
+    every row and column holds an entry >= 1/n: Sinkhorn scaling in linear space cannot divide by 0.
     """
     size = scores.shape[-1]
     n = mask.sum(dim=-1, keepdim=True)  # [B, 1]
@@ -52,26 +56,100 @@ def neural_sort_log(scores: Tensor, mask: Tensor, temperature: float) -> Tensor:
     logits = (coef * scores.unsqueeze(-2) - abs_diff_row_sums(scores, mask).unsqueeze(-2)) / temperature
     real_rank = (ranks.unsqueeze(0) <= n).unsqueeze(-1)  # [B, M(rank), 1]
     item = mask.unsqueeze(-2)  # [B, 1, M(item)]
-    lowest = torch.finfo(scores.dtype).min
-    logits = torch.where(real_rank & item, logits, torch.full_like(logits, lowest))
-    logits = torch.where(~real_rank & ~item, torch.zeros_like(logits), logits)
-    return torch.log_softmax(logits, dim=-1)
+    logits = logits.masked_fill(real_rank != item, torch.finfo(scores.dtype).min)
+    logits = logits.masked_fill(~real_rank & ~item, 0.0)
+    return torch.softmax(logits, dim=-1)
 
 
-def sinkhorn_log(log_p: Tensor, max_iter: int = 50, tol: float = 1e-6) -> Tensor:
-    """Alternate column and row normalisation of ``exp(log_p)`` in log space (rows are already normalised).
+def _bvm(vec: Tensor, mat: Tensor) -> Tensor:
+    """Batched ``vec^T @ mat``: ``[B, M] x [B, M, M] -> [B, M]``."""
+    return (vec.unsqueeze(-2) @ mat).squeeze(-2)
 
-    Convergence is decided per list: before each iteration a list whose column sums are all within
-    ``tol`` of 1 (checked as ``|log colsum| < tol``) is frozen, so the value and gradient of one list never
-    depend on the other lists of the batch. At most ``max_iter`` iterations.
+
+def _bmv(mat: Tensor, vec: Tensor) -> Tensor:
+    """Batched ``mat @ vec``: ``[B, M, M] x [B, M] -> [B, M]``."""
+    return (mat @ vec.unsqueeze(-1)).squeeze(-1)
+
+
+class _SinkhornScaling(torch.autograd.Function):
+    """Sinkhorn-Knopp scaling vectors with a hand-written backward (see :func:`sinkhorn_scaling`).
+
+    Forward, for every list not yet converged: ``a = p0^T u``; stop the list if ``max |v * a - 1| < tol``
+    (column sums of ``diag(u) p0 diag(v)``); else ``v <- 1 / a`` (normalise columns) and
+    ``u <- 1 / (p0 v)`` (normalise rows). Backward runs the same recurrence in reverse on vectors only and
+    collects the gradient for ``p0`` -- a sum of two outer products per iteration -- as two batched
+    matmuls with inner dimension = number of iterations, instead of one ``M x M`` tensor per iteration.
     """
-    done = torch.zeros(log_p.shape[:-2], dtype=torch.bool, device=log_p.device)
-    for _ in range(max_iter):
-        col = torch.logsumexp(log_p, dim=-2, keepdim=True)
-        done = done | (col.detach().abs().amax(dim=(-2, -1)) < tol)
-        if bool(done.all()):
-            break
-        step = log_p - col
-        step = step - torch.logsumexp(step, dim=-1, keepdim=True)
-        log_p = torch.where(done[..., None, None], log_p, step)
-    return log_p
+
+    @staticmethod
+    def forward(ctx: Any, p0: Tensor, max_iter: int, tol: float) -> tuple[Tensor, Tensor]:
+        tiny = torch.finfo(p0.dtype).tiny
+        u = torch.ones(p0.shape[:-1], dtype=p0.dtype, device=p0.device)
+        v = torch.ones_like(u)
+        done = torch.zeros((*p0.shape[:-2], 1), dtype=torch.bool, device=p0.device)
+        u_prev: list[Tensor] = []
+        v_next: list[Tensor] = []
+        u_next: list[Tensor] = []
+        active: list[Tensor] = []
+        for _ in range(max_iter):
+            a = _bvm(u, p0)
+            done = done | ((v * a - 1.0).abs().amax(dim=-1, keepdim=True) < tol)
+            if bool(done.all()):
+                break
+            v_new = torch.where(done, v, 1.0 / a.clamp(min=tiny))
+            u_new = torch.where(done, u, 1.0 / _bmv(p0, v_new).clamp(min=tiny))
+            u_prev.append(u)
+            v_next.append(v_new)
+            u_next.append(u_new)
+            active.append((~done).to(p0.dtype))
+            u, v = u_new, v_new
+        ctx.save_for_backward(p0, *u_prev, *v_next, *u_next, *active)
+        ctx.steps = len(active)
+        return u, v
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_u: Tensor, grad_v: Tensor) -> tuple[Tensor | None, None, None]:
+        p0, *saved = ctx.saved_tensors
+        steps = ctx.steps
+        if steps == 0:
+            return torch.zeros_like(p0), None, None
+        u_prev, v_next, u_next, active = (saved[i * steps : (i + 1) * steps] for i in range(4))
+        gu, gv = grad_u, grad_v
+        left_b, right_v, left_u, right_a = [], [], [], []
+        for t in reversed(range(steps)):
+            m = active[t]
+            gb = -m * gu * u_next[t] ** 2  # through u_new = 1 / b, b = p0 v_new
+            gv_total = gv + _bvm(gb, p0)
+            ga = -m * gv_total * v_next[t] ** 2  # through v_new = 1 / a, a = p0^T u
+            gu = m * _bmv(p0, ga) + (1.0 - m) * gu
+            gv = (1.0 - m) * gv_total
+            left_b.append(gb)
+            right_v.append(v_next[t])
+            left_u.append(u_prev[t])
+            right_a.append(ga)
+        # d p0 = sum_t gb_t v_t^T + u_t ga_t^T, as [B, M, T] @ [B, T, M]
+        grad_p0 = torch.stack(left_b, dim=-1) @ torch.stack(right_v, dim=-2)
+        grad_p0 = grad_p0 + torch.stack(left_u, dim=-1) @ torch.stack(right_a, dim=-2)
+        return grad_p0, None, None
+
+
+def sinkhorn_scaling(p0: Tensor, max_iter: int = 50, tol: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """Sinkhorn-Knopp scaling of a row-stochastic ``p0`` ``[B, M, M]``: vectors ``u, v`` ``[B, M]`` such
+    that ``diag(u) p0 diag(v)`` is (close to) doubly stochastic.
+
+    Each iteration normalises the columns, then the rows -- the classic alternating scaling -- but only on
+    the two scaling vectors (two batched mat-vecs per iteration), never on the ``M x M`` matrix itself;
+    the backward pass is hand-written on vectors too (checked against autograd by ``gradcheck`` in the
+    tests), so only ``p0`` is kept for backward. Convergence is decided per list: a list whose column sums
+    are all within ``tol`` of 1 (checked before each iteration) is frozen, so one list's value and
+    gradient never depend on the other lists of the batch. At most ``max_iter`` iterations.
+    """
+    u, v = _SinkhornScaling.apply(p0, max_iter, tol)
+    return u, v
+
+
+def sinkhorn(p0: Tensor, max_iter: int = 50, tol: float = 1e-6) -> Tensor:
+    """The Sinkhorn-normalised matrix ``diag(u) p0 diag(v)`` (see :func:`sinkhorn_scaling`)."""
+    u, v = sinkhorn_scaling(p0, max_iter, tol)
+    return u.unsqueeze(-1) * p0 * v.unsqueeze(-2)
