@@ -28,7 +28,8 @@ _TEXT_BATCH = 10_000
 class PassageSource(Protocol):
     """What the retrieval code needs from a corpus: ids in row order and texts by rows."""
 
-    ids: Sequence[str]
+    @property
+    def ids(self) -> Sequence[str]: ...
 
     def __len__(self) -> int: ...
 

@@ -1,0 +1,32 @@
+"""Evaluate a checkpoint: ``python scripts/evaluate.py checkpoint=... index=<index dir> split=test [k=1000]``.
+
+Encodes the split's queries, searches the index (``index=null``: an in-memory flat index over the corpus,
+encoded on the fly), writes a TREC run and metrics JSON, prints the table. ``index=<dir>`` is an alias of
+``index_dir=<dir>``. Configuration: ``configs/evaluate.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hydra
+from omegaconf import DictConfig
+
+from gradedpr.cli import run_cli
+from gradedpr.retrieval.commands import evaluate_argv, run_evaluate
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    run_cli(lambda: run_evaluate(cfg))
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *evaluate_argv(sys.argv[1:])]
+    main()

@@ -1,0 +1,29 @@
+"""Encode a corpus and build a FAISS index: ``python scripts/index.py checkpoint=... data=... [index=hnsw]``.
+
+Configuration: ``configs/index.yaml`` and the ``configs/index/`` group (flat, hnsw, ivfpq, factory). Under
+``torchrun --nproc_per_node N scripts/index.py ...`` each process encodes 1/N of the corpus.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hydra
+from omegaconf import DictConfig
+
+from gradedpr.cli import run_cli
+from gradedpr.retrieval.commands import run_index
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="index")
+def main(cfg: DictConfig) -> None:
+    run_cli(lambda: run_index(cfg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Fixtures for the retrieval tests: the tiny model loaded once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import faiss
+import pytest
+import torch
+
+from gradedpr.model.biencoder import BiEncoder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir: Path) -> BiEncoder:
+    """The tiny random BERT as a BiEncoder (separate query / passage encoders with equal weights)."""
+    return BiEncoder.from_pretrained(tiny_model_dir).eval()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread() -> Iterator[None]:
+    """One thread for torch and FAISS: on a shared 2-core machine two OpenMP threads competing with other
+    processes spin and run many times slower than one."""
+    torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    faiss.omp_set_num_threads(faiss_threads)

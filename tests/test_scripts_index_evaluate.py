@@ -1,0 +1,131 @@
+"""scripts/index.py and scripts/evaluate.py end to end on a tiny BEIR collection with the tiny random BERT."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize
+from omegaconf import DictConfig
+
+from gradedpr.errors import DataError
+from gradedpr.retrieval.commands import evaluate_argv, run_evaluate, run_index
+from gradedpr.retrieval.dense_index import DenseIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+TOPICS = ["apple fruit orchard", "river boat water", "mountain snow climb", "guitar music song", "bread oven bake"]
+
+
+@pytest.fixture
+def collection_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """30 documents on 5 topics, 5 test queries with graded judgments, in BEIR layout."""
+    monkeypatch.setenv("GRADEDPR_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "tiny"
+    (root / "qrels").mkdir(parents=True)
+    docs, qrels = [], ["query-id\tcorpus-id\tscore"]
+    for t, topic in enumerate(TOPICS):
+        for j in range(6):
+            docs.append({"_id": f"d{t}-{j}", "title": topic.split()[0], "text": f"{topic} number {j} " * (j + 1)})
+            if j < 3:
+                qrels.append(f"q{t}\td{t}-{j}\t{2 if j == 0 else 1}")
+    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{t}", "text": topic})
+                                                + "\n" for t, topic in enumerate(TOPICS)))
+    (root / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
+    return root
+
+
+def config(name: str, overrides: list[str]) -> DictConfig:
+    with initialize(version_base="1.3", config_path="../configs"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def data_overrides(root: Path) -> list[str]:
+    return [f"data.path={root}", "data.name=tiny", "data.builtin=false", "show_progress=false"]
+
+
+def test_index_then_evaluate(collection_dir: Path, tiny_model_dir: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    common = [*data_overrides(collection_dir), f"checkpoint={tiny_model_dir}"]
+    cfg = config("index", [*common, "index=hnsw", "index.M=8"])
+    assert cfg.output == f"outputs/index/tiny-{tiny_model_dir.name}-hnsw"  # the documented default
+    cfg = config("index", [*common, "index=hnsw", "index.M=8", f"output={out}/index",
+                           f"embeddings_dir={out}/emb"])
+    index = run_index(cfg)
+    assert index is not None
+    printed = capsys.readouterr().out
+    assert f"index: {out}/index/" in printed and "30 passages of tiny" in printed and "HNSW8,Flat" in printed
+    loaded = DenseIndex.load(out / "index")
+    assert loaded.meta["index"]["params"]["M"] == 8 and len(loaded.ids) == 30
+    assert loaded.meta["encoder"]["checkpoint"] == str(tiny_model_dir.resolve())
+    assert (out / "emb" / "embeddings.f32").stat().st_size == 30 * 32 * 4  # kept for other index types
+
+    evaluation = config("evaluate", [*common, f"index_dir={out}/index", f"output={out}/eval", "k=100"])
+    result = run_evaluate(evaluation)
+    printed = capsys.readouterr().out
+    assert "ndcg@10" in printed and "mean over 5 queries" in printed and "trec_eval -c" in printed
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["mean"]["ndcg@10"] == pytest.approx(result.mean["ndcg@10"])
+    assert set(metrics["mean"]) == {"ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "ndcg@100", "recall@10",
+                                    "recall@100", "mrr@10", "map"}
+    assert metrics["num_queries"] == 5 and metrics["extra"]["index_type"] == "HNSW8,Flat"
+    run_lines = (out / "eval" / "run.trec").read_text().splitlines()
+    assert len(run_lines) == 5 * 30 and run_lines[0].split()[1] == "Q0"
+
+    # index=null: exact flat search in memory gives the same run as the saved HNSW on 30 documents
+    in_memory = config("evaluate", [*common, f"output={out}/eval2", "k=100"])
+    assert run_evaluate(in_memory).mean == pytest.approx(result.mean)
+    with pytest.raises(DataError, match="k=10 is too small"):
+        run_evaluate(config("evaluate", [*common, "k=10"]))
+
+
+def test_sharded_indexing_as_under_torchrun(collection_dir: Path, tiny_model_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config("index", [*data_overrides(collection_dir), f"checkpoint={tiny_model_dir}",
+                           f"output={tmp_path}/index", f"embeddings_dir={tmp_path}/emb", "chunk_size=4"])
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert run_index(cfg) is None  # rank 1 only encodes its half
+    assert (tmp_path / "emb" / "shards" / "shard-00001-of-00002" / "shard.json").is_file()
+    monkeypatch.setenv("RANK", "0")
+    index = run_index(cfg)  # rank 0 encodes its half, finds rank 1's, merges, builds
+    assert index is not None and len(index.ids) == 30
+    assert not (tmp_path / "emb" / "shards").exists()
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    whole = run_index(config("index", [*data_overrides(collection_dir), f"checkpoint={tiny_model_dir}",
+                                       f"output={tmp_path}/index2", f"embeddings_dir={tmp_path}/emb2"]))
+    assert whole is not None and whole.ids == index.ids
+    assert whole.meta["encoder"]["passage_fingerprint"] == index.meta["encoder"]["passage_fingerprint"]
+
+
+def test_evaluate_argv_alias() -> None:
+    assert evaluate_argv(["index=/x/y", "k=5", "index_dir=z"]) == ["index_dir=/x/y", "k=5", "index_dir=z"]
+
+
+def test_scripts_run_and_refuse_a_foreign_index(collection_dir: Path, tiny_model_dir: Path,
+                                                tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    data = data_overrides(collection_dir)
+    index_dir = tmp_path / "index"
+    built = subprocess.run(
+        [sys.executable, "scripts/index.py", *data, f"checkpoint={tiny_model_dir}", f"output={index_dir}",
+         f"embeddings_dir={tmp_path}/emb", f"hydra.run.dir={tmp_path}/hydra"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    assert f"index: {index_dir}/" in built.stdout
+    # the bundled MiniLM did not build this index: evaluate.py must refuse it with one clear line
+    refused = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", *data, "checkpoint=default", f"index={index_dir}",
+         f"output={tmp_path}/eval", f"hydra.run.dir={tmp_path}/hydra"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert refused.returncode == 2
+    assert "index does not match" in refused.stderr and "dimension: index 32, model 384" in refused.stderr
+    assert "Traceback" not in refused.stderr
