@@ -94,20 +94,19 @@ def test_xe_ndcg_gamma_one_is_listnet() -> None:
 
 def test_xe_ndcg_random_gamma_reproducible_with_generator() -> None:
     scores, labels, mask = random_case(1)
-    loss = get_loss("xe_ndcg")
-    a = loss(scores, labels, mask, generator=torch.Generator().manual_seed(5))
-    b = loss(scores, labels, mask, generator=torch.Generator().manual_seed(5))
-    c = loss(scores, labels, mask, generator=torch.Generator().manual_seed(6))
+    a = get_loss("xe_ndcg", generator=torch.Generator().manual_seed(5))(scores, labels, mask)
+    b = get_loss("xe_ndcg", generator=torch.Generator().manual_seed(5))(scores, labels, mask)
+    c = get_loss("xe_ndcg", generator=torch.Generator().manual_seed(6))(scores, labels, mask)
     assert a.item() == b.item()
     assert a.item() != c.item()
-    assert math.isfinite(loss(scores, labels, mask).item())  # global RNG path
+    assert math.isfinite(get_loss("xe_ndcg")(scores, labels, mask).item())  # global RNG path
 
 
 def test_listmle_random_ties_equal_index_ties_without_ties() -> None:
     scores = torch.randn(2, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     labels = torch.tensor([[4, 0, 2, 3, 1], [1, 3, 0, 2, 4]])
     mask = torch.ones(2, 5, dtype=torch.bool)
-    rand = get_loss("listmle")(scores, labels, mask, generator=torch.Generator().manual_seed(1))
+    rand = get_loss("listmle", generator=torch.Generator().manual_seed(1))(scores, labels, mask)
     index = get_loss("listmle", tie_break="index")(scores, labels, mask)
     assert rand.item() == pytest.approx(index.item(), abs=1e-12)
 
@@ -117,8 +116,8 @@ def test_listmle_random_ties_average_over_orders() -> None:
     scores = torch.tensor([[0.5, -0.3, 1.2]], dtype=torch.float64)
     labels = torch.tensor([[1, 0, 0]])
     mask = torch.ones(1, 3, dtype=torch.bool)
-    g = torch.Generator().manual_seed(0)
-    draws = [get_loss("listmle")(scores, labels, mask, generator=g).item() for _ in range(400)]
+    loss = get_loss("listmle", generator=torch.Generator().manual_seed(0))
+    draws = [loss(scores, labels, mask).item() for _ in range(400)]
     # the two orders of the tied items: (0, 1, 2) and (0, 2, 1)
     orders = [ref.ref_listmle([[0.5, -0.3, 1.2]], [[1, 0, 0]], [[True] * 3])]
     orders.append(ref.ref_listmle([[0.5, 1.2, -0.3]], [[1, 0, 0]], [[True] * 3]))
