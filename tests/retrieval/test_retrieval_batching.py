@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from retrieval_helpers import random_texts
 
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.batching import encode_texts, pad_batch, plan_batches, tokenize_unpadded
+from gradedpr.retrieval.batching import (
+    CPU_MAX_TOKENS,
+    encode_texts,
+    pad_batch,
+    plan_batches,
+    resolve_max_tokens,
+    tokenize_unpadded,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -70,3 +79,13 @@ def test_encode_texts_restores_training_mode(tiny_model: BiEncoder) -> None:
         assert tiny_model.training
     finally:
         tiny_model.eval()
+
+
+def test_resolve_max_tokens() -> None:
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert resolve_max_tokens("auto", cpu) == CPU_MAX_TOKENS and resolve_max_tokens("auto", gpu) is None
+    assert resolve_max_tokens(None, cpu) is None and resolve_max_tokens(512, cpu) == 512
+    assert resolve_max_tokens("4096", gpu) == 4096
+    for bad in (0, "many"):
+        with pytest.raises(ValueError):
+            resolve_max_tokens(bad, cpu)

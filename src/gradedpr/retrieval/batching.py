@@ -7,7 +7,7 @@ computed (each sequence still sees exactly its own tokens; only the padding arou
 * texts are tokenised once, in large tokenizer calls; the ids are kept unpadded in flat int32 arrays
   (a few bytes per token, not Python lists);
 * batches are formed in order of **token** length (not character length), so padding is minimal;
-* a forward pass holds at most ``max_tokens`` padded tokens: a batch of ``batch_size`` long passages is run as
+* on CPU a forward pass holds at most ``max_tokens`` padded tokens: a batch of ``batch_size`` long passages is run as
   several smaller forward passes. On CPU the activations of a pass of ~2k tokens stay in the last-level cache,
   so the element-wise layers (GELU, layer norm, bias, attention softmax) stop being memory-bound; on the
   2-core benchmark machine this alone is worth about 1.2x over 64 x 256-token passes (see docs/BENCHMARKS.md).
@@ -28,8 +28,14 @@ from tqdm.auto import tqdm
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.utils.device import autocast
 
-DEFAULT_MAX_TOKENS = 2048
-"""Padded tokens per forward pass. 2048 was the fastest of 512..16384 for MiniLM on the benchmark CPU."""
+MaxTokens = int | str | None
+"""Padded tokens per forward pass: a number, ``None`` (no cap: ``batch_size`` rows per pass) or ``"auto"``."""
+
+CPU_MAX_TOKENS = 2048
+"""What ``"auto"`` means on CPU: 512-2048 were the fastest for MiniLM on the benchmark machine (None, i.e.
+64 x 256 tokens, was ~1.2x slower). On GPUs ``"auto"`` means no cap (large passes keep them busy)."""
+
+DEFAULT_MAX_TOKENS: MaxTokens = "auto"
 
 TOKENIZE_BATCH = 1024
 """Texts per tokenizer call (large calls let the fast tokenizer's Rust side do the work)."""
@@ -94,6 +100,20 @@ def tokenize_unpadded(model: BiEncoder, texts: Sequence[str], kind: str) -> Toke
     return Tokenized(ids, offsets, types)
 
 
+def resolve_max_tokens(max_tokens: MaxTokens, device: torch.device) -> int | None:
+    """The token cap to use on ``device``: ``"auto"`` -> 2048 on CPU, no cap elsewhere."""
+    if max_tokens == "auto":
+        return CPU_MAX_TOKENS if device.type == "cpu" else None
+    if max_tokens is None:
+        return None
+    if isinstance(max_tokens, str) and not max_tokens.isdigit():
+        raise ValueError(f"max_tokens must be a positive integer, None or 'auto', got {max_tokens!r}")
+    value = int(max_tokens)
+    if value < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {value}")
+    return value
+
+
 def plan_batches(lengths: npt.NDArray[np.int64], batch_size: int, max_tokens: int | None) -> list[np.ndarray]:
     """Group row indices into forward passes: longest first, at most ``batch_size`` rows and (unless
     ``max_tokens`` is None) at most ``max_tokens`` padded tokens each (a single row may exceed it)."""
@@ -137,14 +157,15 @@ def iter_encoded(
     tokens: Tokenized,
     kind: str,
     batch_size: int = 64,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
 ) -> Iterator[tuple[np.ndarray, npt.NDArray[np.float32]]]:
     """Yield ``(rows, embeddings)`` per forward pass, longest texts first. The model must be in eval mode."""
+    cap = resolve_max_tokens(max_tokens, model.device)
     encode = model.encode_queries if kind == "query" else model.encode_passages
     pad_id = model.tokenizer.pad_token_id
     pad_id = 0 if pad_id is None else int(pad_id)
     left = getattr(model.tokenizer, "padding_side", "right") == "left"
-    for rows in plan_batches(tokens.lengths, batch_size, max_tokens):
+    for rows in plan_batches(tokens.lengths, batch_size, cap):
         batch = pad_batch(tokens, rows, pad_id, left)
         with torch.inference_mode(), autocast(model.device):
             emb = encode(batch)
@@ -156,14 +177,15 @@ def encode_texts(
     texts: Sequence[str],
     kind: str,
     batch_size: int = 64,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     show_progress: bool = False,
     desc: str | None = None,
 ) -> npt.NDArray[np.float32]:
     """Embed ``texts`` as queries or passages; float32 ``[len(texts), dim]`` in input order.
 
     Same vectors as :meth:`BiEncoder.encode` (up to float rounding from different padding), faster: see the
-    module docstring. ``max_tokens=None`` runs plain ``batch_size`` batches.
+    module docstring. ``max_tokens=None`` runs plain ``batch_size`` batches; ``"auto"`` caps passes at 2,048
+    padded tokens on CPU and not at all on GPUs.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")

@@ -74,7 +74,7 @@ def run_index(cfg: DictConfig) -> DenseIndex | None:
         spec,
         embeddings_dir=str(cfg.embeddings_dir),
         batch_size=int(cfg.batch_size),
-        max_tokens=None if cfg.get("max_tokens") is None else int(cfg.max_tokens),
+        max_tokens=cfg.get("max_tokens"),
         chunk_size=int(cfg.chunk_size),
         shard_id=shard_id,
         num_shards=num_shards,
@@ -113,7 +113,7 @@ def run_evaluate(cfg: DictConfig) -> EvalResult:
                         passage_max_length=cfg.model.get("passage_max_length"))
     collection = collection_from_config(cfg.data, splits=[split])
     show = bool(cfg.show_progress)
-    max_tokens = None if cfg.get("max_tokens") is None else int(cfg.max_tokens)
+    max_tokens = cfg.get("max_tokens")
     index_dir = cfg.get("index_dir")
     index: DenseIndex | None
     if index_dir:

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, iter_encoded, tokenize_unpadded
+from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, MaxTokens, iter_encoded, tokenize_unpadded
 from gradedpr.retrieval.embeddings import (
     DTYPE,
     FORMAT_VERSION,
@@ -106,7 +106,7 @@ def encode_rows(
     start: int,
     stop: int,
     batch_size: int,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     bar: Any = None,
 ) -> npt.NDArray[np.float32]:
     """Passage vectors of corpus rows ``start:stop`` in row order (``bar``: a tqdm bar to advance)."""
@@ -159,7 +159,7 @@ def encode_corpus(
     num_shards: int = 1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     show_progress: bool = True,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     identity: Mapping[str, Any] | None = None,
 ) -> Path:
     """Encode this shard of ``corpus`` with the passage encoder into ``out_dir/shards/``; return its directory.
@@ -307,7 +307,7 @@ def encode_to_store(
     num_shards: int = 1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     show_progress: bool = True,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     keep_shards: bool = False,
     merge: bool | None = None,
     checkpoint: str | None = None,

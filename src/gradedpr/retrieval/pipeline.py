@@ -19,7 +19,7 @@ import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, encode_texts
+from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, MaxTokens, encode_texts
 from gradedpr.retrieval.dense_index import DenseIndex, index_metadata
 from gradedpr.retrieval.embeddings import EmbeddingStore
 from gradedpr.retrieval.encode import DEFAULT_CHUNK_SIZE, encode_rows, encode_to_store
@@ -43,7 +43,7 @@ def encode_corpus_in_memory(
     model: BiEncoder,
     corpus: PassageSource,
     batch_size: int = 64,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     show_progress: bool = True,
 ) -> npt.NDArray[np.float32]:
@@ -69,7 +69,7 @@ def build_dense_index(
     *,
     embeddings_dir: str | Path | None = None,
     batch_size: int = 64,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     shard_id: int = 0,
     num_shards: int = 1,
@@ -115,7 +115,7 @@ def encode_queries(
     model: BiEncoder,
     queries: Mapping[str, str],
     batch_size: int = 64,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     show_progress: bool = False,
 ) -> tuple[list[str], npt.NDArray[np.float32]]:
     """Query ids and their embeddings (same order)."""
@@ -139,7 +139,7 @@ def retrieve(
     k: int = 1000,
     index: DenseIndex | None = None,
     batch_size: int = 64,
-    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     show_progress: bool = True,
     stats: dict[str, Any] | None = None,
 ) -> Run:
