@@ -5,7 +5,7 @@ transformers loop (``train_step``), the losses' cost (``losses``, ``bench/losses
 pytrec_eval (``evaluator``, ``bench/evaluator.py``), FAISS flat / HNSW / IVF-PQ at 1M x 384 (``faiss``) and
 indexing memory at 100k vs 1M passages (``memory``). Each writes its own section of docs/BENCHMARKS.md as
 soon as it finishes. The full run takes about an hour on 2 cores; ``--quick`` shrinks every size for a smoke
-run (its numbers are not meant for the document: it writes to docs/BENCHMARKS.quick.md instead).
+run (its numbers are not meant for the document: it writes outputs/bench/BENCHMARKS.quick.md instead).
 
 Usage: ``python bench/run_all.py [--quick] [--only encoding,faiss] [--skip memory]``
 """
@@ -119,7 +119,7 @@ BENCHES: dict[str, Callable[[bool], None]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes; writes docs/BENCHMARKS.quick.md")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes; writes outputs/bench/BENCHMARKS.quick.md")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(NAMES)}")
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     args = parser.parse_args()
@@ -128,7 +128,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(NAMES)}")
     if args.quick:
-        machine.DOC = machine.DOC.with_name("BENCHMARKS.quick.md")
+        machine.DOC = machine.ROOT / "outputs" / "bench" / "BENCHMARKS.quick.md"
     failed = []
     for name in chosen:
         began = time.perf_counter()
