@@ -47,6 +47,7 @@ class TrainSettings:
     eval_every: int = 40
     save_every: int = 0
     eval_metric: str = "ndcg@10"
+    eval_at_start: bool = True
     bf16: bool = True
     log_every: int = 1
     save_best: bool = True
@@ -182,7 +183,7 @@ class Trainer:
 
     def train(self) -> TrainResult:
         started = time.perf_counter()
-        if self.step == 0:
+        if self.step == 0 and self.s.eval_at_start:
             self.run_evaluation()
         self.model.train()
         batches = self._batches()
