@@ -11,6 +11,7 @@ import torch
 from retrieval_helpers import random_corpus
 
 import gradedpr.retrieval.dense_index as dense_index_module
+import gradedpr.retrieval.pipeline as pipeline_module
 from gradedpr.data.collection import Collection
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
@@ -113,3 +114,25 @@ def test_retrieve_builds_a_flat_index_in_memory(tiny_model: BiEncoder, corpus) -
     p_emb = tiny_model.encode(corpus.texts(list(range(len(corpus)))), "passage")
     best = (q_emb @ p_emb.T).argmax(axis=1)
     assert [max(docs, key=docs.__getitem__) for docs in run.values()] == [corpus.ids[b] for b in best]
+
+
+def test_retrieve_reuses_the_corpus_encoding_while_the_passage_encoder_is_unchanged(
+    tiny_model_dir: Path, corpus, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    model = BiEncoder.from_pretrained(tiny_model_dir)
+    queries = {"q0": "alpha beta", "q1": "gamma"}
+    collection = Collection("random", corpus, queries, {"dev": {"q0": {"doc1": 1}, "q1": {"doc2": 1}}})
+    builds: list[int] = []
+    pipeline_module.clear_index_cache()
+    real = pipeline_module.build_dense_index
+    monkeypatch.setattr(pipeline_module, "build_dense_index", lambda *a, **k: builds.append(1) or real(*a, **k))
+    first = retrieve(model, collection, "dev", k=5, show_progress=False)
+    with torch.no_grad():  # a query-side update (frozen passage encoder): the corpus is not encoded again
+        model.query_encoder.encoder.layer[1].output.dense.bias += 0.05
+    second = retrieve(model, collection, "dev", k=5, show_progress=False)
+    assert len(builds) == 1 and second != first
+    with torch.no_grad():  # a passage-side update: encoded again
+        model.passage_encoder.encoder.layer[1].output.dense.bias += 0.05
+    retrieve(model, collection, "dev", k=5, show_progress=False)
+    retrieve(model, collection, "dev", k=5, show_progress=False, reuse=False)
+    assert len(builds) == 3

@@ -239,13 +239,17 @@ def wait_for_shards(
 ) -> None:
     """Block until every shard is finished (other processes encode them); CheckpointError on timeout."""
     deadline = time.monotonic() + timeout
+    announced = False
     while True:
         status = shard_status(out_dir, num_shards, identity)
         if all(status) or EmbeddingStore.is_complete(out_dir, identity):
             return
+        missing = [i for i, ok in enumerate(status) if not ok]
         if time.monotonic() > deadline:
-            missing = [i for i, ok in enumerate(status) if not ok]
             raise CheckpointError(f"{out_dir}: shards {missing} of {num_shards} did not finish in {timeout:.0f}s")
+        if not announced:
+            log.info("waiting for shards %s of %d (encoded by other processes) in %s", missing, num_shards, out_dir)
+            announced = True
         time.sleep(poll)
 
 
