@@ -81,20 +81,28 @@ def best_time(function: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def matmul_peak(threads: int, size: int = 2048, repeats: int = 5) -> float:
-    """Best float32 GFLOP/s of torch matmuls: a square ``size``^3 product and a BERT feed-forward shaped one
-    (2048 tokens x 384 -> 1536), best of ``repeats``."""
+    """Best float32 GFLOP/s of torch matrix products: a square ``size``^3 product and a BERT feed-forward
+    shaped one (2048 tokens x 384 -> 1536), each with ``torch.matmul`` (MKL) and with oneDNN's linear op
+    (which PyTorch also ships, and which gradedpr's encoder uses on CPU), best of ``repeats``."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         best = 0.0
-        for m, k, n in ((size, size, size), (2048, 384, 1536)):
-            a, b = torch.randn(m, k), torch.randn(k, n)
-            for _ in range(2):
-                a @ b
-            for _ in range(repeats):
-                start = time.perf_counter()
-                a @ b
-                best = max(best, 2 * m * k * n / (time.perf_counter() - start) / 1e9)
+        onednn = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+        with torch.inference_mode():
+            for m, k, n in ((size, size, size), (2048, 384, 1536)):
+                a, b = torch.randn(m, k), torch.randn(k, n)
+                bt = b.T.contiguous()
+                products = [lambda a=a, b=b: a @ b]
+                if onednn is not None:
+                    products.append(lambda a=a, bt=bt: onednn(a, bt, None, "none", [], ""))
+                for product in products:
+                    for _ in range(2):
+                        product()
+                    for _ in range(repeats):
+                        start = time.perf_counter()
+                        product()
+                        best = max(best, 2 * m * k * n / (time.perf_counter() - start) / 1e9)
         return best
     finally:
         torch.set_num_threads(previous)
