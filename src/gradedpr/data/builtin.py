@@ -7,9 +7,12 @@ It lets ``make train`` run anywhere without downloads. Construction (see ``data/
   sentence*, cleaned of reST markup and doctest lines and cut to :data:`MAX_WORDS` words; the title is the
   qualified name (``json.dumps``). Bodies under :data:`MIN_WORDS` words are dropped; of identical bodies the
   first by name is kept.
-- **Queries.** The summary sentence of a passage's docstring, lower-cased, without its final full stop.
-  Summaries under :data:`MIN_QUERY_WORDS` words, signature-like ones (``Name(arg) -> x``) and summaries that
-  occur more than once are dropped (so no query text repeats anywhere).
+- **Queries.** ``"<context>: <summary>"``: the summary sentence of a passage's docstring, lower-cased, without
+  its final full stop, after the place it comes from: the module for functions and classes (``json``), the
+  module and class for methods (``argparse ArgumentParser``); never the member's own name. The context is what
+  makes the grade-1 passages findable (they share the module or class), and what training can learn to use:
+  zero-shot models weigh it little. Summaries under :data:`MIN_QUERY_WORDS` words, signature-like ones
+  (``Name(arg) -> x``) and query texts that occur more than once are dropped (so no query text repeats).
 - **Grades.** 2: the passage whose summary is the query. 1: up to :data:`MAX_RELATED` structurally related
   passages: for a method, its class and sibling methods (those sharing a word of the name first); for a class,
   its methods; for a module-level function, functions of the same module sharing a word of the name. 0: the
@@ -43,7 +46,7 @@ from typing import Any
 
 from gradedpr.utils.atomic import atomic_directory
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 """Bump whenever the construction changes: existing builds are then rebuilt."""
 
 SEED = 20240601
@@ -192,6 +195,15 @@ def _query_text(summary: str) -> str | None:
     return text
 
 
+def _query_for(member: _Member) -> str | None:
+    """The query of a member: its context (module, or module and class for a method) and its summary."""
+    text = _query_text(member.summary)
+    if text is None:
+        return None
+    context = f"{member.module} {member.owner}" if member.kind == "method" else member.module
+    return f"{context}: {text}"
+
+
 def _related(member: _Member, by_group: dict[str, list[_Member]]) -> list[str]:
     """Up to :data:`MAX_RELATED` passages of the member's group judged grade 1 (see the module docstring)."""
     words = _name_words(member.name)
@@ -235,14 +247,14 @@ class BuiltinData:
 def generate() -> BuiltinData:
     """Build the collection in memory (deterministic for a given Python version)."""
     passages = _collect()
-    summary_counts = Counter(_query_text(m.summary) for m in passages)
+    summary_counts = Counter(_query_for(m) for m in passages)
     by_group: dict[str, list[_Member]] = defaultdict(list)
     for member in passages:
         by_group[member.group].append(member)
     judged: dict[str, list[tuple[str, str, int]]] = {}
     queries: dict[str, str] = {}
     for member in passages:
-        text = _query_text(member.summary)
+        text = _query_for(member)
         if text is None or summary_counts[text] > 1:
             continue
         qid = f"q:{member.name}"
