@@ -46,7 +46,7 @@ from gradedpr.retrieval.embeddings import (
     write_ids,
 )
 from gradedpr.retrieval.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint, encoder_settings
-from gradedpr.utils.atomic import atomic_open, atomic_write_text
+from gradedpr.utils.atomic import atomic_open, atomic_write_text, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,6 @@ def store_identity(model: BiEncoder, corpus: PassageSource) -> dict[str, Any]:
         "rows": len(corpus),
         "dim": model.dim,
     }
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _write_json(path: Path, value: Mapping[str, Any]) -> None:
@@ -219,7 +210,7 @@ def encode_corpus(
     if final.exists():
         shutil.rmtree(final)
     os.replace(partial, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final
 
 
@@ -296,7 +287,7 @@ def merge_shards(
         **dict(extra_meta or {}),
     }
     _write_json(out_dir / META_FILE, meta)
-    _fsync_dir(out_dir)
+    fsync_dir(out_dir)
     if not keep_shards:
         shutil.rmtree(out_dir / SHARDS_DIR, ignore_errors=True)
     return EmbeddingStore.open(out_dir, identity)
