@@ -74,6 +74,23 @@ def write_section(name: str, title: str, body: str) -> Path:
     return DOC
 
 
+def order_sections(names: list[str]) -> None:
+    """Rearrange the sections of docs/BENCHMARKS.md into the order of ``names`` (others keep their place after)."""
+    if not DOC.exists():
+        return
+    text = DOC.read_text(encoding="utf-8")
+    pattern = re.compile(r"<!-- bench:(\w+) -->.*?<!-- /bench:\1 -->", re.S)
+    blocks = {m.group(1): m.group(0) for m in pattern.finditer(text)}
+    first = pattern.search(text)
+    if first is None:
+        return
+    head = text[: first.start()].rstrip()
+    ordered = [blocks[n] for n in names if n in blocks] + [b for n, b in blocks.items() if n not in names]
+    from gradedpr.utils.atomic import atomic_write_text
+
+    atomic_write_text(DOC, head + "\n\n" + "\n\n".join(ordered) + "\n")
+
+
 def best_time(function: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = function()
