@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.cpu_kernels import onednn_available, onednn_linears
+from gradedpr.retrieval.cpu_kernels import onednn_available, onednn_linears, row_bucket
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this PyTorch has no oneDNN linear op")
 
@@ -36,3 +38,16 @@ def test_other_dtypes_and_the_switch_leave_the_model_alone(monkeypatch: pytest.M
     monkeypatch.setenv("GRADEDPR_ONEDNN", "0")
     with onednn_linears(nn.Linear(4, 3)) as active:
         assert not active
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.integers(1, 100_000))
+def test_row_buckets_waste_little_and_are_few(rows: int) -> None:
+    size = row_bucket(rows)
+    assert size >= rows and size % 64 == 0
+    assert size - rows < max(64, rows / 16)  # under 1/16 extra (1/32 of the next power of two)
+
+
+def test_few_distinct_buckets() -> None:
+    assert len({row_bucket(r) for r in range(1, 2049)}) == 32
+    assert len({row_bucket(r) for r in range(1, 16385)}) <= 32 * 4
