@@ -86,8 +86,8 @@ def run_benchmark(
     n: int = 1_000_000,
     queries: int = 1000,
     threads: int = 2,
-    hnsw: tuple[int, int] = (32, 64),
-    ef_search: tuple[int, ...] = (16, 32, 64, 128),
+    hnsw: tuple[int, int] = (32, 128),
+    ef_search: tuple[int, ...] = (16, 32, 48, 64, 96, 128),
     ivf: tuple[int, int] = (1024, 48),
     nprobe: tuple[int, ...] = (8, 16, 32, 64),
 ) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def run_benchmark(
         return built, seconds
 
     flat, flat_build = build(IndexSpec("flat"))
-    flat_qps, truth = timed_search(flat.index, query, k=10, repeats=1)
+    flat_qps, truth = timed_search(flat.index, query, k=10, repeats=2)
     rows.append({"index": "Flat (exact)", "params": "", "build_s": flat_build, "qps": flat_qps, "recall": 1.0,
                  "bytes": index_bytes(flat.index)})
     del flat
@@ -158,7 +158,10 @@ def markdown(result: dict[str, Any]) -> str:
     else:
         verdict = "**HNSW did not reach recall@10 0.95 at the settings tried.**"
     lines += ["", verdict + f" Whole benchmark: {result['seconds'] / 60:.1f} min.", "",
-              machine_line(result["threads"])]
+              "IVF-PQ stores 48-byte codes (32x smaller than the vectors); on this data the quantisation, not "
+              "nprobe, caps its recall@10. For more recall use a refining factory string such as "
+              "`IVF1024,PQ48x8,RFlat` (keeps the full vectors for re-ranking) or more, shorter sub-vectors.",
+              "", machine_line(result["threads"])]
     return "\n".join(lines)
 
 
