@@ -14,6 +14,7 @@ Usage: ``python bench/encoding.py [--n 2000] [--threads 2] [--repeats 2] [--abla
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,7 @@ def run_benchmark(n: int = 2000, threads: int = 2, repeats: int = 2, ablations: 
             "gflops": {name: flops / s / 1e9 for name, s in rows.items()},
             "peak_gflops": peak,
             "max_abs_difference": difference,
+            "load": os.getloadavg(),
         }
     finally:
         torch.set_num_threads(previous)
@@ -126,7 +128,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"All timings (s): " + "; ".join(
             f"{k} {', '.join(f'{t:.1f}' for t in v)}" for k, v in result["all_times"].items()) + ".",
         "",
-        machine_line(result["threads"]),
+        machine_line(result["threads"], result.get("load")),
     ]
     return "\n".join(lines)
 

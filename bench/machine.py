@@ -37,21 +37,25 @@ least disturbed measurement.
 
 
 def cpu_model() -> str:
+    """Model name, family / model numbers and the widest SIMD extension, from /proc/cpuinfo."""
     try:
+        info: dict[str, str] = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        return platform.processor() or "unknown"
+    flags = info.get("flags", "").split()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{info.get('model name', 'unknown')} (family {info.get('cpu family')}, model {info.get('model')}, {simd})"
 
 
-def machine_line(threads: int | None = None) -> str:
-    """CPU, cores, library versions, threads and current load, as one Markdown line."""
+def machine_line(threads: int | None = None, load: tuple[float, ...] | None = None) -> str:
+    """CPU, cores, library versions, threads and the load average (now, or ``load`` recorded earlier)."""
     import faiss
     import transformers
 
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = ", ".join(f"{x:.2f}" for x in (load or os.getloadavg()))
     used = threads if threads is not None else torch.get_num_threads()
     return (
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

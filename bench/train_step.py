@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 import torch
@@ -127,6 +128,7 @@ def run_benchmark(queries: int = 4, group: int = 4, threads: int = 1, repeats: i
             "gflops": {name: flops / s / 1e9 for name, s in best.items()},
             "peak_gflops": peak,
             "eval_mode_losses": same_loss,
+            "load": os.getloadavg(),
         }
     finally:
         torch.set_num_threads(previous)
@@ -155,7 +157,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{loss_ours:.6f} vs {loss_plain:.6f}. All timings (s): " + "; ".join(
             f"{k} {', '.join(f'{t:.3f}' for t in v)}" for k, v in result["all_times"].items()) + ".",
         "",
-        machine_line(result["threads"]),
+        machine_line(result["threads"], result.get("load")),
     ]
     return "\n".join(lines)
 
