@@ -5,11 +5,8 @@ kernels; on the benchmark machine (AMD EPYC, AVX-512) they run BERT's projection
 more with the weights reordered once into oneDNN's blocked layout, and they can apply the exact (erf) GELU
 of BERT's feed-forward layer as a post-op instead of a separate pass over memory.
 
-oneDNN (and PyTorch's ideep layer over it) caches a kernel per input shape, about 0.6 MB each for MiniLM's
-layers, up to 1,024 shapes per cache. Encoding passes have a different number of rows (tokens) almost every
-time, so the caches would fill up to several hundred MB. The inputs are therefore padded with zero rows to
-a bucketed row count (:func:`row_bucket`: multiples of 64 up to 2,048 rows, then 32 sizes per doubling),
-which costs ~1.5% extra rows and keeps the number of shapes, and the caches, small.
+Rows are padded to bucketed counts (:func:`gradedpr.utils.onednn.row_bucket`) so oneDNN's per-shape kernel
+caches stay small.
 
 :func:`onednn_linears` swaps this in for the duration of an inference block: every float32 ``nn.Linear`` of
 the module gets an instance-level ``forward`` calling ``torch.ops.mkldnn._linear_pointwise`` on prepacked
@@ -17,48 +14,29 @@ weights, and a BERT-style intermediate block (``dense`` followed by an exact ``G
 fused version. On exit the instances get their own ``forward`` back. Results equal ``nn.Linear``'s up to
 float rounding (a different summation order). It only engages on CPU, in inference (no autograd: the op has
 no backward) and when PyTorch has the op; otherwise the block runs unchanged. ``GRADEDPR_ONEDNN=0`` turns it
-off.
+off. :mod:`gradedpr.model.cpu_training` has the training (autograd) counterpart.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from gradedpr.utils.onednn import onednn_available, pad_rows, row_bucket
+
+__all__ = ["onednn_available", "onednn_linears", "row_bucket"]
+
 PACK_BATCH_HINT = 2048
 """Rows the weight layout is tuned for (passes hold up to ~2k tokens); any row count works."""
-
-MIN_BUCKET = 64
-BUCKETS_PER_OCTAVE = 32
-
-
-def onednn_available() -> bool:
-    """Whether this PyTorch can run oneDNN linear layers (and the user did not switch them off)."""
-    if os.environ.get("GRADEDPR_ONEDNN", "1") == "0":
-        return False
-    ops = torch.ops.mkldnn
-    return bool(torch.backends.mkldnn.is_available()) and hasattr(ops, "_linear_pointwise") and hasattr(
-        ops, "_reorder_linear_weight"
-    )
 
 
 def _is_exact_gelu(module: Any) -> bool:
     """True for transformers' ``GELUActivation`` computing the erf GELU (``nn.functional.gelu``)."""
     return type(module).__name__ == "GELUActivation" and getattr(module, "act", None) is nn.functional.gelu
-
-
-def row_bucket(rows: int) -> int:
-    """``rows`` rounded up to a multiple of max(64, 2^ceil(log2 rows) / 32): at most 1/32 (~1.5% on average)
-    extra rows, and only 32 distinct sizes per power of two."""
-    if rows <= MIN_BUCKET:
-        return MIN_BUCKET
-    step = max(MIN_BUCKET, (1 << (rows - 1).bit_length()) // BUCKETS_PER_OCTAVE)
-    return -(-rows // step) * step
 
 
 def _linear_forward(weight: Tensor, bias: Tensor | None, post_op: str) -> Callable[[Tensor], Tensor]:
@@ -68,13 +46,7 @@ def _linear_forward(weight: Tensor, bias: Tensor | None, post_op: str) -> Callab
     def forward(x: Tensor) -> Tensor:
         features = x.shape[-1]
         rows = x.numel() // features
-        flat = x.reshape(rows, features)
-        size = row_bucket(rows)
-        if size != rows:  # pad to a bucketed row count: oneDNN caches ~0.6 MB of kernel state per shape
-            padded = flat.new_empty((size, features))
-            padded[:rows] = flat
-            padded[rows:].zero_()
-            flat = padded
+        flat = pad_rows(x.reshape(rows, features))  # bucketed row counts keep oneDNN's shape caches small
         out = op(flat, weight, bias, post_op, [], algorithm)[:rows]
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
