@@ -12,6 +12,7 @@ from gradedpr.retrieval.faiss_index import (
     ArraySource,
     IndexSpec,
     build_index,
+    reserve_codes,
     resolve_params,
     training_sample,
     wants_gpu,
@@ -110,3 +111,15 @@ def test_build_from_an_embedding_store(tmp_path, data: tuple) -> None:  # type: 
     expected = build_index(vectors, IndexSpec("flat"), show_progress=False)
     assert np.array_equal(search(built.index, queries, 5, show_progress=False)[1],
                           search(expected.index, queries, 5, show_progress=False)[1])
+
+
+def test_reserved_code_array_is_filled_in_place(data: tuple) -> None:
+    vectors = data[0][:300]
+    flat = faiss.IndexFlatIP(DIM)
+    assert reserve_codes(flat, len(vectors)) and flat.ntotal == 0 and flat.codes.size() == 0
+    for start in range(0, len(vectors), 64):
+        flat.add(vectors[start : start + 64])
+    assert flat.ntotal == len(vectors) and np.array_equal(flat.reconstruct_n(0, len(vectors)), vectors)
+    assert reserve_codes(faiss.IndexHNSWFlat(DIM, 8), 10)  # its flat storage
+    assert not reserve_codes(flat, 10)  # not empty any more
+    assert not reserve_codes(faiss.IndexIVFPQ(faiss.IndexFlatIP(DIM), DIM, 4, 4, 8), 10)  # codes live in lists

@@ -1,19 +1,24 @@
 """The passage collection: a memory-mapped HF ``datasets.Dataset`` with columns ``_id``, ``title``, ``text``.
 
-Only the ids live in Python (a list in row order and a dict id -> row); titles and texts stay in the arrow
-file and are read on demand, so a corpus far larger than RAM can be encoded in streaming batches.
+Nothing per passage lives in Python while a corpus is encoded: the ids are an :class:`~gradedpr.data.ids.IdList`
+over the ``_id`` column of the memory-mapped arrow file (zero-copy), titles and texts stay in that file and
+are read on demand, so a corpus far larger than RAM can be encoded in streaming batches. The id -> row dict
+that :meth:`Corpus.row` and ``in`` need (training, qrels validation, evaluation) is built on first use.
+Pages of the arrow file that a pass over the corpus has read can be dropped from the process again with
+:meth:`Corpus.release_pages` (streaming encoding does so after every chunk).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import datasets
 import pyarrow as pa
 
+from gradedpr.data.ids import IdList
 from gradedpr.errors import DataError
+from gradedpr.utils.mapped import release_mapped_pages
 
 COLUMNS = ("_id", "title", "text")
 
@@ -27,11 +32,12 @@ class Corpus:
     """Passages backed by an HF ``datasets.Dataset`` (columns ``_id``, ``title``, ``text``; memory-mapped).
 
     ``fingerprint`` identifies the content (the cache key of the source files); caches built from a corpus,
-    such as an encoded matrix, can be keyed on it.
+    such as an encoded matrix, can be keyed on it. ``ids`` (row order) is an :class:`~gradedpr.data.ids.IdList`
+    over the arrow ``_id`` column; ids are unique (checked in arrow at construction: DataError naming one).
     """
 
     dataset: datasets.Dataset
-    ids: list[str]
+    ids: IdList
     fingerprint: str
 
     def __init__(self, dataset: datasets.Dataset, fingerprint: str = "") -> None:
@@ -45,11 +51,15 @@ class Corpus:
         table: pa.Table = dataset.with_format("arrow")[:]
         self._titles = table.column("title")
         self._texts = table.column("text")
-        self.ids = [str(docid) for docid in table.column("_id").to_pylist()]
-        self._rows = {docid: row for row, docid in enumerate(self.ids)}
-        if len(self._rows) != len(self.ids):
-            duplicate = next(docid for docid, count in Counter(self.ids).items() if count > 1)
+        try:
+            self.ids = IdList(table.column("_id"))
+        except ValueError as exc:
+            raise DataError(f"corpus has a missing document id: {exc}") from None
+        duplicate = self.ids.first_duplicate()
+        if duplicate is not None:
             raise DataError(f"corpus has duplicate document id {duplicate!r}")
+        self._rows: dict[str, int] | None = None
+        self.release_pages()  # the check read the whole id column
 
     @classmethod
     def from_lists(cls, ids: Sequence[str], titles: Sequence[str], texts: Sequence[str]) -> Corpus:
@@ -63,8 +73,14 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def _row_map(self) -> dict[str, int]:
+        """id -> row, built on first use (indexing never needs it; training and evaluation do)."""
+        if self._rows is None:
+            self._rows = {docid: row for row, docid in enumerate(self.ids)}
+        return self._rows
+
     def __contains__(self, docid: object) -> bool:
-        return docid in self._rows
+        return docid in self._row_map()
 
     def __repr__(self) -> str:
         return f"Corpus({len(self)} passages, fingerprint={self.fingerprint!r})"
@@ -72,7 +88,7 @@ class Corpus:
     def row(self, docid: str) -> int:
         """The row of document ``docid``; KeyError naming the id when the corpus does not hold it."""
         try:
-            return self._rows[docid]
+            return self._row_map()[docid]
         except KeyError:
             raise KeyError(f"document id {docid!r} is not in the corpus ({len(self)} passages)") from None
 
@@ -102,6 +118,13 @@ class Corpus:
             titles = self._titles.slice(start, stop - start).to_pylist()
             texts = self._texts.slice(start, stop - start).to_pylist()
             yield list(range(start, stop)), [passage_text(t, x) for t, x in zip(titles, texts, strict=True)]
+
+    def release_pages(self) -> None:
+        """Drop the pages of the arrow file read so far from this process's RSS (they stay readable).
+
+        See :mod:`gradedpr.utils.mapped`; a no-op for an in-memory dataset or off Linux.
+        """
+        release_mapped_pages(cache["filename"] for cache in self.dataset.cache_files)
 
     def __getstate__(self) -> dict[str, Any]:
         # The dataset pickles as a reference to its arrow file; the arrow columns would pickle their data.

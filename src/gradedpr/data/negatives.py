@@ -62,7 +62,7 @@ def bm25_negatives(corpus: Corpus, queries: Mapping[str, str], depth: int = 100)
         tokens = bm25s.tokenize([queries[q] for q in chunk], stopwords="en", show_progress=False)
         rows, _ = retriever.retrieve(tokens, k=depth, show_progress=False, n_threads=0)
         for qid, hits in zip(chunk, np.asarray(rows), strict=True):
-            ranked[qid] = [corpus.ids[int(r)] for r in hits]
+            ranked[qid] = corpus.ids.take(hits)
     return PrecomputedNegatives(ranked, name="bm25")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from gradedpr.data.ids import take_ids
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.embeddings import read_ids, read_json, write_ids
@@ -89,7 +91,7 @@ class DenseIndex:
     """A FAISS index with its id map and metadata. ``search`` returns document ids, best first."""
 
     index: faiss.Index
-    ids: list[str]
+    ids: Sequence[str]
     meta: dict[str, Any]
     _searcher: faiss.Index | None = field(default=None, repr=False)
 
@@ -128,8 +130,10 @@ class DenseIndex:
     ) -> tuple[npt.NDArray[np.float32], list[list[str]]]:
         """Top-``k`` scores ``[nq, k']`` and document ids per query (missing results dropped from the ids)."""
         scores, rows = search(self.searcher(), query_emb, k, batch_size, show_progress, stats)
-        ids = self.ids
-        docids = [[ids[r] for r in row if r >= 0] for row in rows.tolist()]
+        found = rows >= 0
+        names = take_ids(self.ids, rows[found])  # row-major: each query's hits in rank order
+        ends = np.cumsum(found.sum(axis=1)).tolist()
+        docids = [names[begin:end] for begin, end in zip([0, *ends][:-1], ends, strict=True)]
         return scores, docids
 
     # ------------------------------------------------------------------ checks

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gradedpr.data.ids import BLOCK, IdList
 from gradedpr.errors import CheckpointError, DataError
 from gradedpr.utils.atomic import atomic_open
 
@@ -36,21 +37,23 @@ ROW_BYTES_PER_DIM = np.dtype(DTYPE).itemsize
 
 
 def write_ids(path: Path, ids: Sequence[str]) -> None:
-    """Write the id map atomically, one id per line; an id that cannot live on one line is a DataError."""
+    """Write the id map atomically, one id per line; an id that cannot live on one line is a DataError.
+
+    ``ids`` is converted :data:`~gradedpr.data.ids.BLOCK` ids at a time (an :class:`IdList` slice is zero-copy).
+    """
     with atomic_open(path, "w") as handle:
-        for start in range(0, len(ids), 65536):
-            block = [str(docid) for docid in ids[start : start + 65536]]
+        for start in range(0, len(ids), BLOCK):
+            block = [str(docid) for docid in ids[start : start + BLOCK]]
             for docid in block:
                 if not docid or "\n" in docid or "\r" in docid:
                     raise DataError(f"document id {docid!r} is empty or spans lines; it cannot be indexed")
             handle.write("\n".join(block) + "\n")
 
 
-def read_ids(path: Path) -> list[str]:
-    """The id map written by :func:`write_ids`."""
+def read_ids(path: Path) -> IdList:
+    """The id map written by :func:`write_ids`, as an arrow-backed :class:`IdList` built block by block."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return [line.rstrip("\n") for line in handle]
+        return IdList.read_lines(path)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read the id map: {exc}") from exc
 
@@ -76,7 +79,7 @@ class EmbeddingStore:
 
     directory: Path
     meta: dict[str, Any]
-    ids: list[str]
+    ids: Sequence[str]
 
     @property
     def num_rows(self) -> int:

@@ -4,7 +4,8 @@ The corpus rows are split into ``num_shards`` contiguous shards (one per process
 shard into chunks of ``chunk_size`` rows. A chunk is read, tokenised, encoded in token-length order (see
 :mod:`gradedpr.retrieval.batching`) and written with ``pwrite`` at its place in the shard's float32 file,
 which is then fsync'ed and the chunk recorded in ``progress.json``; memory therefore holds one chunk, never
-the corpus. An interrupted run restarts at the first unrecorded chunk. A finished shard is completed in its
+the corpus (the pages of a memory-mapped corpus file read for a chunk are dropped from the process after
+it). An interrupted run restarts at the first unrecorded chunk. A finished shard is completed in its
 ``.partial`` directory (ids, ``shard.json``) and renamed into place, so a shard directory is always whole.
 :func:`merge_shards` assembles the shards into the store (``embeddings.json`` written last).
 
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
+from gradedpr.data.ids import IdList
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, MaxTokens, iter_encoded, tokenize_unpadded
@@ -89,6 +91,14 @@ def _pwrite_all(fd: int, array: np.ndarray, offset: int) -> None:
     while len(view):
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
+
+
+def _release_pages(corpus: PassageSource) -> None:
+    """Drop the corpus file pages read so far from this process (see :meth:`Corpus.release_pages`), so that a
+    pass over a memory-mapped corpus does not leave the whole file in the process's RSS."""
+    release = getattr(corpus, "release_pages", None)
+    if release is not None:
+        release()
 
 
 def encode_rows(
@@ -195,6 +205,7 @@ def encode_corpus(
                 stop = min(start + step, bounds[1])
                 vectors = encode_rows(model, corpus, start, stop, batch_size, max_tokens, bar)
                 _pwrite_all(handle.fileno(), vectors, (start - bounds[0]) * row_bytes)
+                _release_pages(corpus)
                 os.fsync(handle.fileno())
                 done.add(chunk)
                 progress["done"] = sorted(done)
@@ -203,6 +214,7 @@ def encode_corpus(
         bar.close()
         model.train(was_training)
     write_ids(partial / IDS_FILE, corpus.ids[bounds[0] : bounds[1]])
+    _release_pages(corpus)
     shard_meta = {**identity, "start": bounds[0], "stop": bounds[1], "shard_id": shard_id,
                   "num_shards": num_shards, "seconds": round(time.perf_counter() - began, 3)}
     _write_json(partial / SHARD_META, shard_meta)
@@ -274,10 +286,7 @@ def merge_shards(
             for shard in shard_dirs:
                 with open(shard / MATRIX_FILE, "rb") as source:
                     shutil.copyfileobj(source, target, 16 << 20)
-        ids: list[str] = []
-        for shard in shard_dirs:
-            ids.extend(read_ids(shard / IDS_FILE))
-        write_ids(out_dir / IDS_FILE, ids)
+        write_ids(out_dir / IDS_FILE, IdList.concat(read_ids(shard / IDS_FILE) for shard in shard_dirs))
     meta = {
         "format_version": FORMAT_VERSION,
         **identity,

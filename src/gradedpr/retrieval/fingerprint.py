@@ -11,18 +11,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import torch
 
+from gradedpr.data.ids import IdList
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.batching import max_length_of
 
 _DIGEST = 16
 _TEXT_BATCH = 10_000
+_RELEASE_BYTES = 16 << 20
+"""Bytes of a memory-mapped corpus hashed between two :meth:`Corpus.release_pages` calls."""
 
 
 class PassageSource(Protocol):
@@ -70,9 +73,17 @@ def encoder_fingerprint(model: BiEncoder, kind: str = "passage") -> str:
     return digest.hexdigest()
 
 
-def _hash_strings(lengths: Any, data: Any, column: pa.ChunkedArray | pa.Array) -> None:
+def _hash_strings(lengths: Any, data: Any, column: pa.ChunkedArray | pa.Array,
+                  release: Callable[[], None] | None = None) -> None:
+    """Feed the string lengths and bytes of ``column`` to two digests; call ``release`` every
+    :data:`_RELEASE_BYTES` bytes read (to drop mapped pages already hashed)."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    read = 0
     for chunk in chunks:
+        if release is not None and read >= _RELEASE_BYTES:
+            release()
+            read = 0
+        read += chunk.nbytes
         if len(chunk) == 0:
             continue
         if chunk.null_count:
@@ -102,13 +113,23 @@ def corpus_fingerprint(corpus: PassageSource) -> str:
     dataset = getattr(corpus, "dataset", None)
     if dataset is not None:
         table: pa.Table = dataset.with_format("arrow")[:]
-        _hash_strings(ids_len, ids_data, table.column("_id"))
+        # a pass over the whole file: its pages are dropped from this process as it goes (Corpus.release_pages)
+        release = getattr(corpus, "release_pages", None)
+        _hash_strings(ids_len, ids_data, table.column("_id"), release)
         # title and text are hashed separately: "a b" + "c" must not equal "a" + "b c"
-        _hash_strings(txt_len, txt_data, table.column("title"))
-        _hash_strings(txt_len, txt_data, table.column("text"))
+        _hash_strings(txt_len, txt_data, table.column("title"), release)
+        _hash_strings(txt_len, txt_data, table.column("text"), release)
+        if release is not None:
+            release()
         kind = "arrow"
     else:
-        _hash_strings(ids_len, ids_data, pa.array([str(i) for i in corpus.ids], type=pa.string()))
+        ids = corpus.ids
+        if isinstance(ids, IdList):
+            _hash_strings(ids_len, ids_data, ids.arrow)
+        else:
+            for start in range(0, len(ids), _TEXT_BATCH):
+                block = pa.array([str(i) for i in ids[start : start + _TEXT_BATCH]], type=pa.string())
+                _hash_strings(ids_len, ids_data, block)
         for start in range(0, len(corpus), _TEXT_BATCH):
             rows = list(range(start, min(start + _TEXT_BATCH, len(corpus))))
             _hash_strings(txt_len, txt_data, pa.array(corpus.texts(rows), type=pa.string()))

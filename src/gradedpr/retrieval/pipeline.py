@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
+from gradedpr.data.ids import IdList
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, MaxTokens, encode_texts
 from gradedpr.retrieval.dense_index import DenseIndex, index_metadata
@@ -100,7 +101,9 @@ def build_dense_index(
         identity = store.meta
         source = store
     built = build_index(source, spec, use_gpu=use_gpu, show_progress=show_progress)
-    ids = source.ids if isinstance(source, EmbeddingStore) else list(corpus.ids)
+    ids = source.ids if isinstance(source, EmbeddingStore) else corpus.ids
+    if not isinstance(ids, IdList):  # a plain sequence may still change: snapshot it (IdLists are immutable)
+        ids = list(ids)
     meta = index_metadata(built, model, str(identity["corpus_fingerprint"]), len(corpus), checkpoint,
                           corpus_name, passage_fp=str(identity["encoder_fingerprint"]))
     if embeddings_dir is not None:
