@@ -26,6 +26,7 @@ the block. ``GRADEDPR_ONEDNN=0`` leaves the linear layers alone, ``GRADEDPR_FAST
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gradedpr.utils.onednn import onednn_available, pad_rows
+from gradedpr.utils.module_patch import patched_forwards
+from gradedpr.utils.onednn import cpu_float32_module, onednn_available, pad_rows
 
 ATTENTION_NAME = "gradedpr_cpu_training"
 """The name :func:`training_attention` is registered under in transformers' ``AttentionInterface``."""
@@ -96,9 +98,7 @@ def dropout_keep(shape: torch.Size | tuple[int, ...], p: float, device: torch.de
     """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    count = 1
-    for size in shape:
-        count *= int(size)
+    count = math.prod(int(size) for size in shape)
     draws = torch.empty((count + 1) // 2, dtype=torch.int64, device=device).random_(-(2**63), None)
     return draws.view(torch.int32)[:count].view(shape) >= round(p * 2**32) - 2**31
 
@@ -189,11 +189,6 @@ def _register_attention() -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- the switch
-def _usable(module: nn.Module) -> bool:
-    params = list(module.parameters())
-    return bool(params) and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
-
-
 @contextlib.contextmanager
 def cpu_training_kernels(encoder: nn.Module, enabled: bool = True) -> Iterator[bool]:
     """Run ``encoder``'s linear layers and dropout through the faster CPU kernels inside the block.
@@ -201,35 +196,30 @@ def cpu_training_kernels(encoder: nn.Module, enabled: bool = True) -> Iterator[b
     Yields whether anything was swapped in: only on CPU, in float32, with autograd enabled, not under CPU
     autocast, and as far as ``GRADEDPR_ONEDNN`` / ``GRADEDPR_FAST_DROPOUT`` allow.
     """
-    active = enabled and torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu") and _usable(encoder)
+    active = enabled and torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")
+    active = active and cpu_float32_module(encoder)
     linears = active and onednn_available()
     dropout = active and fast_dropout_enabled()
     if not (linears or dropout):
         yield False
         return
-    patched: list[tuple[nn.Module, Any]] = []
     config = getattr(encoder, "config", None)
     previous_attention = getattr(config, "_attn_implementation", None)
     switch_attention = (
         dropout and previous_attention == "sdpa" and hasattr(encoder, "set_attn_implementation")
         and _register_attention()
     )
-    try:
+    with patched_forwards() as patch:
         for sub in encoder.modules():
             if linears and isinstance(sub, nn.Linear):
-                patched.append((sub, sub.__dict__.get("forward")))
-                sub.forward = _linear_forward(sub)  # type: ignore[method-assign]
+                patch(sub, _linear_forward(sub))
             elif dropout and isinstance(sub, nn.Dropout):
-                patched.append((sub, sub.__dict__.get("forward")))
-                sub.forward = _dropout_forward(sub)  # type: ignore[method-assign]
-        if switch_attention:
-            encoder.set_attn_implementation(ATTENTION_NAME)  # type: ignore[operator]
-        yield True
-    finally:
-        if switch_attention:
+                patch(sub, _dropout_forward(sub))
+        if not switch_attention:
+            yield True
+            return
+        encoder.set_attn_implementation(ATTENTION_NAME)  # type: ignore[operator]
+        try:
+            yield True
+        finally:
             encoder.set_attn_implementation(previous_attention)  # type: ignore[operator]
-        for target, forward in reversed(patched):
-            if forward is None:
-                del target.forward
-            else:
-                target.forward = forward

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gradedpr.utils.onednn import onednn_available, pad_rows, row_bucket
+from gradedpr.utils.module_patch import patched_forwards
+from gradedpr.utils.onednn import cpu_float32_module, onednn_available, pad_rows, row_bucket
 
 __all__ = ["onednn_available", "onednn_linears", "row_bucket"]
 
@@ -53,27 +54,16 @@ def _linear_forward(weight: Tensor, bias: Tensor | None, post_op: str) -> Callab
     return forward
 
 
-def _usable(module: nn.Module) -> bool:
-    params = list(module.parameters())
-    return bool(params) and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
-
-
 @contextlib.contextmanager
 def onednn_linears(module: nn.Module, enabled: bool = True) -> Iterator[bool]:
     """Run ``module``'s linear layers through oneDNN inside the block (see the module docstring).
 
     Yields whether the swap took place. Use it only under ``torch.inference_mode()`` / ``no_grad``.
     """
-    if not (enabled and onednn_available() and _usable(module)):
+    if not (enabled and onednn_available() and cpu_float32_module(module)):
         yield False
         return
-    patched: list[tuple[nn.Module, Any]] = []
-
-    def patch(target: nn.Module, forward: Callable[[Tensor], Tensor]) -> None:
-        patched.append((target, target.__dict__.get("forward")))
-        target.forward = forward
-
-    try:
+    with patched_forwards() as patch:
         with torch.no_grad():
             fused: set[int] = set()
             for sub in module.modules():
@@ -87,12 +77,6 @@ def onednn_linears(module: nn.Module, enabled: bool = True) -> Iterator[bool]:
                     packed = torch.ops.mkldnn._reorder_linear_weight(sub.weight.detach(), PACK_BATCH_HINT)
                     patch(sub, _linear_forward(packed, _detached(sub.bias), "none"))
         yield True
-    finally:
-        for target, previous in reversed(patched):
-            if previous is None:
-                del target.forward
-            else:
-                target.forward = previous
 
 
 def _detached(bias: Tensor | None) -> Tensor | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 MIN_BUCKET = 64
 BUCKETS_PER_OCTAVE = 32
@@ -37,6 +37,12 @@ def row_bucket(rows: int) -> int:
         return MIN_BUCKET
     step = max(MIN_BUCKET, (1 << (rows - 1).bit_length()) // BUCKETS_PER_OCTAVE)
     return -(-rows // step) * step
+
+
+def cpu_float32_module(module: nn.Module) -> bool:
+    """True when ``module`` has parameters and all of them are float32 on the CPU (what the kernels handle)."""
+    params = list(module.parameters())
+    return bool(params) and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
 
 
 def pad_rows(flat: Tensor) -> Tensor:
