@@ -151,7 +151,8 @@ class BiEncoder(nn.Module):
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         encode = self.encode_queries if kind == "query" else self.encode_passages
-        bar = tqdm(total=len(texts), desc=desc or f"encode {kind}s", unit=kind[0], disable=not show_progress)
+        default_desc = "encode queries" if kind == "query" else "encode passages"
+        bar = tqdm(total=len(texts), desc=desc or default_desc, unit=kind[0], disable=not show_progress)
         try:
             for start in range(0, len(texts), batch_size):
                 rows = order[start : start + batch_size]

@@ -204,7 +204,8 @@ def encode_texts(
         return out
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(texts), desc=desc or f"encode {kind}s", unit=kind[0], disable=not show_progress,
+    default_desc = "encode queries" if kind == "query" else "encode passages"
+    bar = tqdm(total=len(texts), desc=desc or default_desc, unit=kind[0], disable=not show_progress,
                dynamic_ncols=True)
     try:
         tokens = tokenize_unpadded(model, texts, kind)
