@@ -26,6 +26,7 @@ the block. ``GRADEDPR_ONEDNN=0`` leaves the linear layers alone, ``GRADEDPR_FAST
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 from collections.abc import Iterator
@@ -175,9 +176,11 @@ def training_attention(
     return output, weights
 
 
+@functools.cache
 def _register_attention() -> bool:
     """Register :func:`training_attention` and, for its masks, transformers' SDPA mask builder (boolean masks,
-    None without padding) under :data:`ATTENTION_NAME`; False when this transformers lacks the interfaces."""
+    None without padding) under :data:`ATTENTION_NAME`, once per process; False when this transformers lacks
+    the interfaces."""
     try:
         from transformers import AttentionInterface
         from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
