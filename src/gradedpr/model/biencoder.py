@@ -21,7 +21,6 @@ from transformers.utils import logging as transformers_logging
 
 from gradedpr.errors import CheckpointError
 from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
-from gradedpr.model.cpu_training import cpu_training_kernels
 from gradedpr.model.pooling import l2_normalize, pool
 from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
 from gradedpr.utils.atomic import atomic_directory
@@ -117,8 +116,7 @@ class BiEncoder(nn.Module):
 
     def _embed(self, encoder: PreTrainedModel, batch: Mapping[str, Tensor]) -> Tensor:
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        with cpu_training_kernels(encoder, enabled=self.training):
-            hidden = encoder(**batch).last_hidden_state
+        hidden = encoder(**batch).last_hidden_state
         pooled = pool(hidden, batch["attention_mask"], self.config.pooling).float()
         return l2_normalize(pooled) if self.config.normalize else pooled
 
