@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export WANDB_SILENT := true
 
-.PHONY: install train index evaluate test lint sweep bench data clean
+.PHONY: install train index evaluate export test lint sweep bench data clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ index: $(STAMP)
 
 evaluate: $(STAMP)
 	$(PY) scripts/evaluate.py $(ARGS)
+
+# make export ARGS="checkpoint=outputs/train/.../checkpoints/best output=outputs/export/my-retriever"
+export: $(STAMP)
+	$(PY) scripts/export.py $(ARGS)
 
 sweep: $(STAMP)
 	$(PY) scripts/sweep.py $(ARGS)

