@@ -20,6 +20,7 @@ from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.model.card import CARD_FILE, checkpoint_card
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.optim import build_optimizer, linear_warmup_decay
 from gradedpr.train.step import LossFn, batch_loss, grad_norm
@@ -135,6 +136,9 @@ class Trainer:
         extra: dict[str, Any] = {STATE_FILE: self._state()} if with_state else {}
         info = {"step": self.step, "epoch": self.epoch, "best_metric": self.best_metric}
         extra["training_info.json"] = json.dumps(info, indent=2) + "\n"
+        extra[CARD_FILE] = checkpoint_card(self.model.config, self.run_dir, dim=self.model.dim, step=self.step,
+                                           best_step=self.best_step, evaluations=self.evaluations,
+                                           train_settings=vars(self.s))
         self.model.save_pretrained(directory, extra_files=extra)
 
     def resume(self, checkpoint: str | Path) -> None:
