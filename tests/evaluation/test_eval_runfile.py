@@ -199,3 +199,35 @@ def test_qrels_reader(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="UTF-8") as caught:
         read_trec_qrels(_write(tmp_path, b"q1 0 d1 1\n\xfe 0 d1 1\n", "bad.txt"))
     assert caught.value.line == 2
+
+
+@pytest.mark.parametrize(
+    "score",
+    ["\u0660\u066b\u0665",  # Arabic-Indic digits: float() reads 0.5
+     "\u0661",  # Arabic-Indic one
+     "\uff11.5",  # full-width one
+     "\u09e7"],  # Bengali one
+)
+def test_run_scores_in_non_ascii_digits_are_refused(tmp_path: Path, score: str) -> None:
+    path = _write(tmp_path, GOOD_RUN + f"q1 Q0 d3 3 {score} t\n")
+    with pytest.raises(DataError, match="ASCII digits") as caught:
+        read_trec_run(path)
+    assert caught.value.line == 3
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    run = _write(tmp_path, b"\xef\xbb\xbf" + GOOD_RUN.encode(), "run.trec")
+    assert read_trec_run(run) == {"q1": {"d1": 0.5, "d2": 0.25}}
+    qrels = _write(tmp_path, b"\xef\xbb\xbf" + GOOD_QRELS.encode(), "qrels.txt")
+    assert read_trec_qrels(qrels) == {"q1": {"d1": 2, "d2": 0}}
+    # only at the start of the file: elsewhere it stays part of a column
+    later = _write(tmp_path, GOOD_RUN + "\ufeffq1 Q0 d3 3 0.1 t\n", "later.trec")
+    assert "\ufeffq1" in read_trec_run(later)
+
+
+def test_run_documents_can_be_checked_against_a_corpus(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD_RUN + "q2 Q0 d9 1 0.1 t\n")
+    assert read_trec_run(path, doc_ids={"d1", "d2", "d9"})["q2"] == {"d9": 0.1}
+    with pytest.raises(DataError, match="document 'd9' \\(query 'q2'\\) is not in the corpus") as caught:
+        read_trec_run(path, doc_ids={"d1", "d2"})
+    assert str(caught.value).startswith(f"{path}:3: ")

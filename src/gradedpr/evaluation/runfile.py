@@ -12,14 +12,14 @@ column, the order of lines and the scores agree for every trec_eval version (9.0
 compares doubles; equal printed scores tie in both, and both then break the tie by docid).
 
 The readers reject bad input with ``DataError(message, path, line)``; they never return silently wrong data.
-Blank lines are skipped.
+Blank lines are skipped; a UTF-8 byte order mark at the start of a file is dropped.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +86,12 @@ def write_trec_run(
 
 
 def _parse_score(text: str) -> float | None:
-    """``float(text)``, or None if it is not a plain decimal/exponent number (Python's ``1_0`` is refused)."""
-    if "_" in text:
+    """``float(text)``, or None if it is not a plain ASCII decimal/exponent number.
+
+    Python's ``float`` also accepts ``1_0`` and digits of other scripts (Arabic-Indic U+0661, full-width
+    U+FF11, ...), which trec_eval's ``atof`` does not read as numbers: both are refused.
+    """
+    if "_" in text or not text.isascii():
         return None
     try:
         return float(text)
@@ -107,17 +111,20 @@ def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError(f"not valid UTF-8 ({exc.reason})", path, number) from exc
+            if number == 1:
+                text = text.removeprefix("\ufeff")
             columns = text.split()
             if columns:
                 yield number, columns
 
 
-def read_trec_run(path: str | Path) -> Run:
+def read_trec_run(path: str | Path, doc_ids: Container[str] | None = None) -> Run:
     """Read a TREC run file (``qid Q0 docid rank score tag``) into qid -> docid -> score.
 
-    Every line must have exactly six columns and a numeric, non-NaN score (``inf`` is accepted); a
-    (qid, docid) pair may occur only once; the file must hold at least one result. The rank, ``Q0`` and tag
-    columns are not interpreted (trec_eval ignores them too: it ranks by score). Violations raise
+    Every line must have exactly six columns and a numeric, non-NaN score written in ASCII (``inf`` is
+    accepted); a (qid, docid) pair may occur only once; the file must hold at least one result. With
+    ``doc_ids`` (e.g. the corpus), every document must be in it. The rank, ``Q0`` and tag columns are not
+    interpreted (trec_eval ignores them too: it ranks by score). Violations raise
     ``DataError(message, path, line)``. Queries and documents keep file order.
     """
     source = Path(path)
@@ -130,12 +137,15 @@ def read_trec_run(path: str | Path) -> Run:
         qid, _, doc, _, score_text, _ = columns
         score = _parse_score(score_text)
         if score is None:
-            raise DataError(f"score {score_text!r} is not a number", source, number)
+            what = "is not a number" if score_text.isascii() else "is not a number written in ASCII digits"
+            raise DataError(f"score {score_text!r} {what}", source, number)
         if math.isnan(score):
             raise DataError("score is NaN", source, number)
         docs = run.setdefault(qid, {})
         if doc in docs:
             raise DataError(f"duplicate document {doc!r} for query {qid!r}", source, number)
+        if doc_ids is not None and doc not in doc_ids:
+            raise DataError(f"document {doc!r} (query {qid!r}) is not in the corpus", source, number)
         docs[doc] = score
     if not run:
         raise DataError("run file holds no results", source)
