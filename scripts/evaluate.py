@@ -3,6 +3,10 @@
 Encodes the split's queries, searches the index (``index=null``: an in-memory flat index over the corpus,
 encoded on the fly), writes a TREC run and metrics JSON, prints the table. ``index=<dir>`` is an alias of
 ``index_dir=<dir>``. Configuration: ``configs/evaluate.yaml``.
+
+Existing run files, without a model: ``run=<file> data=... split=...`` scores one file;
+``runs=[a.trec,b.trec] baseline=a`` compares files with paired significance tests (Markdown on stdout, JSON
+in ``output``); ``qrels=<file>`` replaces ``data`` + ``split``. Bad input exits with status 2 and one line.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ import hydra
 from omegaconf import DictConfig
 
 from gradedpr.cli import run_cli
-from gradedpr.retrieval.commands import evaluate_argv, run_evaluate
+from gradedpr.retrieval.commands import evaluate_argv, run_compare, run_evaluate
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    run_cli(lambda: run_evaluate(cfg))
+    if cfg.get("runs"):
+        run_cli(lambda: run_compare(cfg))
+    else:
+        run_cli(lambda: run_evaluate(cfg))
 
 
 if __name__ == "__main__":
