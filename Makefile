@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export WANDB_SILENT := true
 
-.PHONY: install train index evaluate export test lint sweep bench data clean
+.PHONY: install train index evaluate export test lint sweep study study-quick bench data clean
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ export: $(STAMP)
 
 sweep: $(STAMP)
 	$(PY) scripts/sweep.py $(ARGS)
+
+study: $(STAMP)
+	$(PY) scripts/study.py study=nfcorpus $(ARGS)
+
+study-quick: $(STAMP)
+	$(PY) scripts/study.py study=quick $(ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(ARGS)

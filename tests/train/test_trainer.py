@@ -13,6 +13,7 @@ from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder
+from gradedpr.train.step import InBatchStep
 from gradedpr.train.trainer import Trainer, TrainSettings
 
 N_DOCS = 24
@@ -80,7 +81,9 @@ def test_resume_continues_exactly(tiny_model_dir: Path, tmp_path: Path) -> None:
 
     interrupted = make_trainer(tiny_model_dir, tmp_path / "b", save_every=2, eval_every=0)
     calls = {"n": 0}
-    loss = interrupted.loss_fn
+    step = interrupted.step_fn
+    assert isinstance(step, InBatchStep)
+    loss = step.loss_fn
 
     def crashing(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         calls["n"] += 1
@@ -88,7 +91,7 @@ def test_resume_continues_exactly(tiny_model_dir: Path, tmp_path: Path) -> None:
             raise Interrupt
         return loss(scores, labels, mask)
 
-    interrupted.loss_fn = crashing
+    step.loss_fn = crashing
     with pytest.raises(Interrupt):
         interrupted.train()
     last = tmp_path / "b" / "checkpoints" / "last"

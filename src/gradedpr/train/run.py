@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from gradedpr.data.collection import Collection
 from gradedpr.data.from_config import collection_from_config
-from gradedpr.data.negatives import build_negative_source
+from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.evaluation.metrics import evaluate_run
+from gradedpr.evaluation.metrics import EvalResult, evaluate_run
+from gradedpr.evaluation.report import write_metrics_json
+from gradedpr.evaluation.runfile import write_trec_run
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.pipeline import retrieve
+from gradedpr.retrieval.dense_index import DenseIndex
+from gradedpr.retrieval.faiss_index import IndexSpec
+from gradedpr.retrieval.pipeline import Run, build_dense_index, retrieve
+from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
+from gradedpr.train.mining import mine_negatives
+from gradedpr.train.step import StepFn
 from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
@@ -25,6 +34,8 @@ from gradedpr.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
 _SETTING_KEYS = set(TrainSettings.__dataclass_fields__)
+REGIMES = ("full", "frozen")
+NEGATIVES = ("random", "bm25", "run", "data", "model")
 
 
 def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,25 +55,56 @@ def run_training(cfg: DictConfig) -> TrainResult:
     train_qrels = collection.qrels["train"]
     train_queries = collection.split_queries("train")
 
+    regime = str(t.get("regime", "full"))
+    if regime not in REGIMES:
+        raise ValueError(f"train.regime must be one of {REGIMES}, got {regime!r}")
+    negatives_kind = str(t.negatives)
+    if negatives_kind not in NEGATIVES:
+        raise ValueError(f"train.negatives must be one of {NEGATIVES}, got {negatives_kind!r}")
+
     start = cfg.resume_from or cfg.model.name_or_path
     model = BiEncoder.from_pretrained(str(start), **model_overrides(cfg.model))
     model.to(pick_device(str(cfg.device)))
+    show = bool(cfg.show_progress)
+    eval_length = t.get("eval_passage_max_length")
 
-    negatives = build_negative_source(
-        str(t.negatives),
-        collection.corpus,
-        train_queries,
-        depth=int(t.negatives_depth),
-        run_file=t.negatives_run_file,
-        data_negatives=collection.negatives,
-    )
+    frozen_index: DenseIndex | None = None
+    embeddings_dir = t.get("embeddings_dir") or default_embeddings_dir(cfg)
+    if regime == "frozen":
+        freeze_passage_encoder(model)
+        if eval_length is not None and int(eval_length) != model.config.passage_max_length:
+            raise ValueError("train.eval_passage_max_length must equal model.passage_max_length in the frozen "
+                             "regime (the passages are encoded once, at model.passage_max_length)")
+        store = frozen_store(model, collection.corpus, embeddings_dir, batch_size=int(t.eval_batch_size),
+                             show_progress=show, checkpoint=str(cfg.model.name_or_path))
+        frozen_index = build_dense_index(model, collection.corpus, IndexSpec("flat"), embeddings_dir=embeddings_dir,
+                                         batch_size=int(t.eval_batch_size), show_progress=show)
+        log.info("frozen regime: %d passage vectors in %s; only the query encoder trains", store.num_rows,
+                 store.directory)
+
+    negatives: NegativeSource
+    if regime == "frozen":
+        negatives = RandomNegatives()  # the lists come from the frozen corpus; groups only pick the positive
+    elif negatives_kind == "model":
+        negatives = mine_negatives(model, collection.corpus, train_queries, int(t.negatives_depth),
+                                   embeddings_dir=t.get("embeddings_dir"), batch_size=int(t.eval_batch_size),
+                                   show_progress=show)
+    else:
+        negatives = build_negative_source(
+            negatives_kind,
+            collection.corpus,
+            train_queries,
+            depth=int(t.negatives_depth),
+            run_file=t.negatives_run_file,
+            data_negatives=collection.negatives,
+        )
     sampler = GroupSampler(
         train_queries,
         train_qrels,
         collection.corpus.ids,
         negatives,
-        group_size=int(t.group_size),
-        max_positives=int(t.max_positives),
+        group_size=2 if regime == "frozen" else int(t.group_size),
+        max_positives=1 if regime == "frozen" else int(t.max_positives),
         seed=int(cfg.seed),
     )
     if sampler.skipped:
@@ -71,13 +113,39 @@ def run_training(cfg: DictConfig) -> TrainResult:
     train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
     settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
 
+    step: StepFn | None = None
+    if regime == "frozen":
+        assert frozen_index is not None
+        frozen_cfg = t.get("frozen") or {}
+        max_judged = frozen_cfg.get("max_judged")
+        step = FrozenPassageStep(model, store, collection.corpus, train_qrels, loss_fn,
+                                 candidates=str(frozen_cfg.get("candidates", "corpus")),  # type: ignore[arg-type]
+                                 topk=int(frozen_cfg.get("topk", 100)),
+                                 max_judged=None if max_judged is None else int(max_judged), seed=int(cfg.seed))
+
+    def retrieve_split(m: BiEncoder, split: str) -> Run:
+        if frozen_index is not None:
+            return retrieve(m, collection, split, k=int(t.eval_k), index=frozen_index,
+                            batch_size=int(t.eval_batch_size), show_progress=False)
+        with passage_length(m, None if eval_length is None else int(eval_length)):
+            return retrieve(m, collection, split, k=int(t.eval_k), batch_size=int(t.eval_batch_size),
+                            show_progress=False)
+
     def evaluate_on(split: str) -> Callable[[BiEncoder], Mapping[str, float]]:
         def evaluate(m: BiEncoder) -> Mapping[str, float]:
-            run = retrieve(m, collection, split, k=int(t.eval_k), batch_size=int(t.eval_batch_size),
-                           show_progress=False)
-            return evaluate_run(run, collection.qrels[split]).mean
+            return evaluate_run(retrieve_split(m, split), collection.qrels[split]).mean
 
         return evaluate
+
+    refresh: Callable[[BiEncoder, int], None] | None = None
+    refresh_every = int(t.get("negatives_refresh_every") or 0)
+    if refresh_every and (regime == "frozen" or negatives_kind != "model"):
+        raise ValueError("train.negatives_refresh_every needs train.negatives=model and train.regime=full")
+    if refresh_every:
+        def refresh(m: BiEncoder, at_step: int) -> None:
+            log.info("step %d: re-mining negatives with the current model", at_step)
+            sampler.negatives = mine_negatives(m, collection.corpus, train_queries, int(t.negatives_depth),
+                                               batch_size=int(t.eval_batch_size), show_progress=False)
 
     eval_split = str(t.eval_split)
     evaluate = evaluate_on(eval_split)
@@ -86,7 +154,7 @@ def run_training(cfg: DictConfig) -> TrainResult:
     logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
                 "data/corpus": len(collection.corpus)}, 0)
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
-                      logger=logger, show_progress=bool(cfg.show_progress))
+                      logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
     if cfg.resume_from:
         trainer.resume(str(cfg.resume_from))
     try:
@@ -94,7 +162,9 @@ def run_training(cfg: DictConfig) -> TrainResult:
         if test_split:
             best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
             best_model = BiEncoder.from_pretrained(best).to(model.device)
-            test_metrics = {f"{test_split}/{k}": v for k, v in evaluate_on(str(test_split))(best_model).items()}
+            result_test = evaluate_and_write(best_model, collection, str(test_split), run_dir / str(test_split),
+                                             retrieve_split, tag=f"{run_dir.name}-{best.name}")
+            test_metrics = {f"{test_split}/{k}": v for k, v in result_test.mean.items()}
             logger.log(test_metrics, result.steps)
             logger.summary(test_metrics)
             result.test_metrics = test_metrics
@@ -113,4 +183,39 @@ def run_training(cfg: DictConfig) -> TrainResult:
         f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
         f"metrics: {run_dir / 'metrics.jsonl'}  |  skipped queries without a positive: {result.skipped_queries}"
     )
+    return result
+
+
+def default_embeddings_dir(cfg: DictConfig) -> Path:
+    """Where the start model's passage vectors of the training corpus are kept (frozen regime)."""
+    name = Path(str(cfg.model.name_or_path).rstrip("/")).name or "model"
+    return Path("outputs/embeddings") / f"{cfg.data.name}-{name}-p{int(cfg.model.passage_max_length)}"
+
+
+@contextmanager
+def passage_length(model: BiEncoder, length: int | None) -> Iterator[None]:
+    """Encode passages at ``length`` tokens inside the block (None: the model's own setting)."""
+    previous = model.config.passage_max_length
+    if length is not None:
+        model.config.passage_max_length = length
+    try:
+        yield
+    finally:
+        model.config.passage_max_length = previous
+
+
+def evaluate_and_write(
+    model: BiEncoder,
+    collection: Collection,
+    split: str,
+    out_dir: Path,
+    retrieve_split: Callable[[BiEncoder, str], Run],
+    tag: str,
+) -> EvalResult:
+    """Retrieve ``split``, keep the TREC run file and the per-query metrics in ``out_dir``."""
+    run = retrieve_split(model, split)
+    result = evaluate_run(run, collection.qrels[split])
+    write_trec_run(out_dir / "run.trec", run, tag=tag)
+    write_metrics_json(out_dir / "metrics.json", result, {"split": split, "tag": tag,
+                                                           "model": model.config.to_dict()})
     return result

@@ -6,15 +6,19 @@ gathered across processes or computed in chunks (GradCache) without touching the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
-from gradedpr.data.collator import CollatedBatch
+from gradedpr.data.collator import CollatedBatch, collate_groups
+from gradedpr.data.corpus import Corpus
+from gradedpr.data.sampler import TrainGroup
 from gradedpr.model.biencoder import BiEncoder
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+StepFn = Callable[[Sequence[TrainGroup]], Tensor]
+"""What the trainer calls once per (micro-)batch: groups -> scalar loss with its graph."""
 
 
 def embed(model: BiEncoder, batch: CollatedBatch, passage_texts: list[str]) -> tuple[Tensor, Tensor]:
@@ -30,6 +34,29 @@ def batch_loss(model: BiEncoder, batch: CollatedBatch, passage_texts: list[str],
     scores = model.score(q, p)
     device = scores.device
     return loss_fn(scores.float(), batch.labels.to(device), batch.mask.to(device))
+
+
+class InBatchStep:
+    """The in-batch regime: every query against all ``B x N`` sampled candidates, both encoders training."""
+
+    def __init__(
+        self,
+        model: BiEncoder,
+        corpus: Corpus,
+        qrels: Mapping[str, Mapping[str, int]],
+        group_size: int,
+        loss_fn: LossFn,
+    ) -> None:
+        self.model = model
+        self.corpus = corpus
+        self.qrels = qrels
+        self.group_size = group_size
+        self.loss_fn = loss_fn
+
+    def __call__(self, groups: Sequence[TrainGroup]) -> Tensor:
+        batch = collate_groups(groups, self.qrels, self.group_size)
+        texts = [self.corpus.text(self.corpus.row(d)) for d in batch.passage_ids]
+        return batch_loss(self.model, batch, texts, self.loss_fn)
 
 
 def grad_norm(parameters: list[torch.nn.Parameter]) -> float:

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from gradedpr.data.collator import collate_groups
 from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import CheckpointError
@@ -23,7 +22,7 @@ from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.optim import build_optimizer, linear_warmup_decay
-from gradedpr.train.step import LossFn, batch_loss, grad_norm
+from gradedpr.train.step import InBatchStep, LossFn, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
 from gradedpr.utils.seeding import rng_state, set_rng_state
@@ -88,8 +87,14 @@ class Trainer:
         evaluate: EvalFn | None = None,
         logger: MetricsLogger | None = None,
         show_progress: bool = True,
+        step: StepFn | None = None,
+        refresh: Callable[[BiEncoder, int], None] | None = None,
+        refresh_every: int = 0,
     ) -> None:
         self.model = model
+        self.step_fn = step or InBatchStep(model, corpus, sampler.qrels, settings.group_size, loss_fn)
+        self.refresh_fn = refresh
+        self.refresh_every = refresh_every
         self.sampler = sampler
         self.corpus = corpus
         self.loss_fn = loss_fn
@@ -192,6 +197,7 @@ class Trainer:
         self.model.train()
         batches = self._batches()
         params = [p for p in self.model.parameters() if p.requires_grad]
+        total = 0.0
         bar = tqdm(total=self.s.max_steps, initial=self.step, desc="train", unit="step",
                    disable=not self.show_progress, dynamic_ncols=True)
         while self.step < self.s.max_steps:
@@ -199,10 +205,8 @@ class Trainer:
             total = 0.0
             for _ in range(self.s.grad_accum):
                 groups = next(batches)
-                batch = collate_groups(groups, self.sampler.qrels, self.s.group_size)
-                texts = [self.corpus.text(self.corpus.row(d)) for d in batch.passage_ids]
                 with autocast(self.device, self.s.bf16):
-                    loss = batch_loss(self.model, batch, texts, self.loss_fn) / self.s.grad_accum
+                    loss = self.step_fn(groups) / self.s.grad_accum
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite loss at step {self.step}: {loss.item()}")
                 loss.backward()
@@ -221,6 +225,10 @@ class Trainer:
                                  "train/epoch": self.epoch}, self.step)
             if self.s.eval_every > 0 and self.step % self.s.eval_every == 0 and self.step < self.s.max_steps:
                 self.run_evaluation()
+                self.model.train()
+            if (self.refresh_fn is not None and self.refresh_every > 0 and self.step % self.refresh_every == 0
+                    and self.step < self.s.max_steps):
+                self.refresh_fn(self.model, self.step)
                 self.model.train()
             if self.s.save_every > 0 and self.step % self.s.save_every == 0 and self.step < self.s.max_steps:
                 self.save(self.last_dir, with_state=True)
@@ -248,6 +256,6 @@ class Trainer:
         }
         atomic_write_text(self.run_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
         self.logger.summary({k: v for k, v in summary.items() if k != "evaluations"})
-        if math.isnan(total):
+        if math.isnan(total):  # 0.0 when resumed at max_steps (nothing left to train)
             raise FloatingPointError("training ended with a NaN loss")
         return result

@@ -1,0 +1,30 @@
+"""Run a study: ``python scripts/study.py [study=nfcorpus|quick] [only=[frozen]] [train=false]`` (``make study``).
+
+Trains every (regime, loss, seed) of ``configs/study/<name>.yaml`` with identical budgets, evaluates each
+run's best-dev checkpoint once on test (per-query run files kept), adds the zero-shot and BM25 rows, and
+writes the aggregate table, paired tests and plots. Configuration: ``configs/study.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hydra
+from omegaconf import DictConfig
+
+from gradedpr.cli import run_cli
+from gradedpr.study.command import run_study
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="study")
+def main(cfg: DictConfig) -> None:
+    run_cli(lambda: run_study(cfg))
+
+
+if __name__ == "__main__":
+    main()

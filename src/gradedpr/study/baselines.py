@@ -1,0 +1,43 @@
+"""The study's reference rows: BM25 (``bm25s``) and the zero-shot start model, as run files with per-query values."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from gradedpr.data.collection import Collection
+from gradedpr.evaluation.metrics import EvalResult, evaluate_run
+from gradedpr.evaluation.report import write_metrics_json
+from gradedpr.evaluation.runfile import write_trec_run
+
+Run = dict[str, dict[str, float]]
+
+
+def bm25_run(collection: Collection, queries: Mapping[str, str], k: int = 1000) -> Run:
+    """BM25 (Robertson et al. 1994; ``bm25s`` defaults, English stopwords) top-``k`` run of ``queries``."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    corpus = collection.corpus
+    texts = [text for _, batch in corpus.iter_batches(4096) for text in batch]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    qids = list(queries)
+    tokens = bm25s.tokenize([queries[q] for q in qids], stopwords="en", show_progress=False)
+    rows, scores = retriever.retrieve(tokens, k=min(k, len(texts)), show_progress=False, n_threads=0)
+    run: Run = {}
+    for qid, hits, values in zip(qids, np.asarray(rows), np.asarray(scores), strict=True):
+        docids = corpus.ids.take(hits)
+        run[qid] = {d: float(s) for d, s in zip(docids, values.tolist(), strict=True) if s > 0}
+    return run
+
+
+def write_run_and_metrics(run: Run, collection: Collection, split: str, out_dir: Path, tag: str) -> EvalResult:
+    """Keep ``run`` as ``out_dir/run.trec`` and its per-query metrics as ``out_dir/metrics.json``."""
+    result = evaluate_run(run, collection.qrels[split])
+    write_trec_run(out_dir / "run.trec", run, tag=tag)
+    write_metrics_json(out_dir / "metrics.json", result, {"split": split, "tag": tag})
+    return result

@@ -1,0 +1,46 @@
+"""What ``scripts/study.py`` does: plan, run (skipping finished runs), baselines, aggregate, write docs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gradedpr.study.aggregate import add_tests, collect, markdown_table, rows_to_json, summary_csv
+from gradedpr.study.plan import plan_runs
+from gradedpr.study.plots import plot_dev_curves, plot_test
+from gradedpr.study.runner import execute, run_baselines
+from gradedpr.utils.atomic import atomic_write_text
+
+
+def run_study(cfg: DictConfig) -> str:
+    """Run the study ``cfg.study`` describes and write its summary; returns the Markdown table."""
+    study = cfg.study
+    output = Path(str(cfg.output))
+    split, dev_split = str(study.split), str(study.dev_split)
+    regimes = OmegaConf.to_container(study.regimes, resolve=True)
+    assert isinstance(regimes, dict)
+    runs = plan_runs(regimes, output, str(study.data.name), split)  # type: ignore[arg-type]
+    if cfg.only:
+        runs = [r for r in runs if r.regime in set(cfg.only)]
+    output.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(output / "study.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    if cfg.baselines:
+        run_baselines(study, output, [dev_split, split])
+    if cfg.train:
+        execute(runs, split, python=cfg.get("python"), threads=cfg.get("threads"))
+    rows = collect(plan_runs(regimes, output, str(study.data.name), split), output, split,  # type: ignore[arg-type]
+                   dev_split=dev_split)
+    add_tests(rows, n_permutations=int(cfg.n_permutations), seed=int(cfg.permutation_seed))
+    table = markdown_table(rows)
+    docs = Path(str(cfg.docs))
+    atomic_write_text(docs / "summary.csv", summary_csv(rows))
+    atomic_write_text(docs / "summary.md", table)
+    atomic_write_text(docs / "summary.json", json.dumps(rows_to_json(rows), indent=1) + "\n")
+    plot_test(rows, docs / "test_ndcg10.png")
+    plot_dev_curves(rows, docs / "dev_curves.png")
+    print(table)
+    print(f"summary: {docs / 'summary.csv'}, {docs / 'summary.md'}; plots: {docs / 'test_ndcg10.png'}, "
+          f"{docs / 'dev_curves.png'}; runs: {output / 'runs'}")
+    return table

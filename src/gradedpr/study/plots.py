@@ -1,0 +1,72 @@
+"""The study's plots (PNG, matplotlib): test metric per loss with error bars, dev metric over steps per loss."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gradedpr.study.aggregate import Row
+from gradedpr.utils.atomic import atomic_open
+
+
+def _figure_module():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_test(rows: Sequence[Row], path: Path, measure: str = "nDCG@10") -> None:
+    """Bars: test mean per (regime, loss), error bars = std over seeds; baselines as horizontal lines."""
+    plt = _figure_module()
+    trained = [r for r in rows if r.regime != "none"]
+    regimes = list(dict.fromkeys(r.regime for r in trained))
+    fig, axes = plt.subplots(1, max(1, len(regimes)), figsize=(5.5 * max(1, len(regimes)), 4.2), squeeze=False)
+    for ax, regime in zip(axes[0], regimes, strict=False):
+        members = [r for r in trained if r.regime == regime]
+        x = np.arange(len(members))
+        ax.bar(x, [r.test_mean for r in members], yerr=[r.test_std for r in members], capsize=4,
+               color=["#888888" if r.loss == "nll" else "#3b75af" for r in members])
+        ax.set_xticks(x, [f"{r.loss}\n(n={r.seeds})" for r in members], rotation=45, ha="right", fontsize=8)
+        for base, style in (("zeroshot", "--"), ("bm25", ":")):
+            ref = next((r for r in rows if r.loss == base), None)
+            if ref is not None:
+                ax.axhline(ref.test_mean, linestyle=style, color="black", linewidth=1,
+                           label=f"{base} {ref.test_mean:.4f}")
+        values = [r.test_mean for r in members] + [r.test_mean for r in rows if r.regime == "none"]
+        ax.set_ylim(min(values) - 0.02, max(values) + 0.015)
+        ax.set_title(f"{regime} regime: test {measure}")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_dev_curves(rows: Sequence[Row], path: Path, measure: str = "nDCG@10") -> None:
+    """Lines: dev metric over training steps, mean over seeds, one line per loss, one panel per regime."""
+    plt = _figure_module()
+    trained = [r for r in rows if r.regime != "none" and r.curves]
+    regimes = list(dict.fromkeys(r.regime for r in trained))
+    fig, axes = plt.subplots(1, max(1, len(regimes)), figsize=(5.5 * max(1, len(regimes)), 4.2), squeeze=False)
+    for ax, regime in zip(axes[0], regimes, strict=False):
+        for row in (r for r in trained if r.regime == regime):
+            steps = sorted({s for curve in row.curves for s, _ in curve})
+            means = [np.mean([v for curve in row.curves for s, v in curve if s == step]) for step in steps]
+            ax.plot(steps, means, marker="o", markersize=3, label=row.loss,
+                    linestyle="--" if row.loss == "nll" else "-")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"dev {measure} (mean over seeds)")
+        ax.set_title(f"{regime} regime")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=110)  # type: ignore[attr-defined]
+    _figure_module().close(fig)

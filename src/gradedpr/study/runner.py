@@ -1,0 +1,86 @@
+"""Run a study: every planned training run as its own process (finished ones are skipped), then baselines.
+
+Each run is ``scripts/train.py`` with the regime's overrides plus ``loss=... seed=...`` (what a Hydra multirun
+over ``loss`` and ``seed`` would launch, one process per run so that a crash or a kill loses one run, not the
+study, and a rerun continues where it stopped). Wall time per run is measured around the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gradedpr.data.from_config import collection_from_config
+from gradedpr.model.biencoder import BiEncoder
+from gradedpr.retrieval.faiss_index import IndexSpec
+from gradedpr.retrieval.pipeline import build_dense_index, retrieve
+from gradedpr.study.baselines import bm25_run, write_run_and_metrics
+from gradedpr.study.plan import PlannedRun
+from gradedpr.utils.atomic import atomic_write_text
+from gradedpr.utils.device import pick_device
+
+log = logging.getLogger(__name__)
+WALL_FILE = "study_wall.json"
+
+
+def is_finished(run: PlannedRun, split: str) -> bool:
+    """A run is finished when its summary holds the test metrics and its per-query test file exists."""
+    summary = run.run_dir / "train_summary.json"
+    if not summary.is_file() or not (run.run_dir / split / "metrics.json").is_file():
+        return False
+    return "test" in json.loads(summary.read_text(encoding="utf-8"))
+
+
+def execute(runs: Sequence[PlannedRun], split: str, python: str | None = None, threads: int | None = None) -> None:
+    """Run every unfinished run in order; its stdout/stderr go to ``run_dir/train.log``."""
+    python = python or sys.executable
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    todo = [r for r in runs if not is_finished(r, split)]
+    print(f"study: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to go", flush=True)
+    for number, run in enumerate(todo, 1):
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        began = time.perf_counter()
+        with open(run.run_dir / "train.log", "w", encoding="utf-8") as out:
+            code = subprocess.call(run.command(python), stdout=out, stderr=subprocess.STDOUT, env=env)
+        seconds = time.perf_counter() - began
+        if code != 0:
+            raise RuntimeError(f"study run {run.name} failed (exit {code}): see {run.run_dir / 'train.log'}")
+        load = os.getloadavg()[0]
+        atomic_write_text(run.run_dir / WALL_FILE, json.dumps({"seconds": round(seconds, 1), "load1": load}) + "\n")
+        print(f"[{number}/{len(todo)}] {run.name}: {seconds / 60:.1f} min (load {load:.1f})", flush=True)
+
+
+def run_baselines(cfg: Any, output: Path, splits: Sequence[str]) -> None:
+    """Zero-shot start model (through the frozen regime's passage store when it exists) and BM25 run files."""
+    data_cfg = cfg.data
+    collection = collection_from_config(data_cfg, splits=list(splits))
+    zs = cfg.zeroshot
+    for split in splits:
+        target = output / "baselines" / "bm25" / split
+        if not (target / "metrics.json").is_file():
+            result = write_run_and_metrics(bm25_run(collection, collection.split_queries(split)), collection, split,
+                                           target, tag="bm25")
+            print(f"bm25 {split}: ndcg@10 {result.mean['ndcg@10']:.4f}", flush=True)
+    model: BiEncoder | None = None
+    for split in splits:
+        target = output / "baselines" / "zeroshot" / split
+        if (target / "metrics.json").is_file():
+            continue
+        if model is None:
+            model = BiEncoder.from_pretrained(str(zs.checkpoint), passage_max_length=int(zs.passage_max_length))
+            model.to(pick_device("auto"))
+            index = build_dense_index(model, collection.corpus, IndexSpec("flat"),
+                                      embeddings_dir=zs.get("embeddings_dir"), show_progress=False)
+            assert index is not None
+        run = retrieve(model, collection, split, k=1000, index=index, show_progress=False)
+        result = write_run_and_metrics(run, collection, split, target, tag="zeroshot")
+        print(f"zeroshot {split}: ndcg@10 {result.mean['ndcg@10']:.4f}", flush=True)

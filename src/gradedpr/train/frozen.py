@@ -1,0 +1,226 @@
+"""The frozen-passage regime: the passage encoder is fixed, only the query encoder trains.
+
+DPR's ``fix_ctx_encoder`` pushed further (Karpukhin et al. 2020, section 5): the corpus is encoded **once**
+by the frozen passage encoder into the embeddings store (:mod:`gradedpr.retrieval.encode`, keyed on the
+encoder and corpus fingerprints, so an index built from that store stays valid for every query encoder
+trained against it), and each training query is scored against a real ranking instead of a handful of
+in-batch candidates:
+
+* ``candidates="corpus"``: every document of the corpus. The list of query ``b`` is the whole corpus with
+  one of its top-grade judged documents moved to column 0 (what ``nll``'s ``first_max`` takes as DPR's
+  "own positive"); labels are the query's grades, 0 for unjudged documents. Memory: the matrix ``N x H``
+  float32 (``N = 1M, H = 384``: 1.5 GB) plus a ``B x N`` score matrix and what the loss builds on it
+  (pairwise losses are ``B x N x N``: use ``topk`` for them beyond a few thousand documents).
+* ``candidates="topk"``: the query's top ``topk`` documents under the current query encoder (exact search
+  over the store, read in blocks, so memory stays bounded by one block for corpora of millions) plus its
+  judged documents (at most ``max_judged`` of them, drawn at random each step, the top-grade one first),
+  each labelled with the query's grades; lists are padded and masked to the longest in the batch.
+
+The lists are built here; the loss is applied to ``scores [B, L]``, ``labels [B, L]`` and ``mask [B, L]``
+exactly as in the in-batch regime.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gradedpr.data.corpus import Corpus
+from gradedpr.data.sampler import TrainGroup
+from gradedpr.errors import CheckpointError
+from gradedpr.model.biencoder import BiEncoder
+from gradedpr.retrieval.batching import MaxTokens
+from gradedpr.retrieval.embeddings import META_FILE, EmbeddingStore, identity_mismatches, read_json
+from gradedpr.retrieval.encode import DEFAULT_CHUNK_SIZE, encode_to_store, store_identity
+from gradedpr.train.step import LossFn
+
+log = logging.getLogger(__name__)
+
+Candidates = Literal["corpus", "topk"]
+CANDIDATES: tuple[Candidates, ...] = ("corpus", "topk")
+SEARCH_BLOCK = 65536
+"""Store rows scored at a time by the top-k search (bounds its memory)."""
+
+
+def frozen_store(
+    model: BiEncoder,
+    corpus: Corpus,
+    embeddings_dir: str | Path,
+    *,
+    batch_size: int = 64,
+    max_tokens: MaxTokens = "auto",
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    show_progress: bool = True,
+    checkpoint: str | None = None,
+) -> EmbeddingStore:
+    """The store of ``model``'s passage embeddings of ``corpus`` in ``embeddings_dir`` (encoded on first use).
+
+    A complete store made from another encoder or another corpus is never overwritten: it is refused with
+    an error that says what differs.
+    """
+    directory = Path(embeddings_dir)
+    identity = store_identity(model, corpus)
+    if (directory / META_FILE).is_file():
+        wrong = identity_mismatches(read_json(directory / META_FILE), identity)
+        if wrong:
+            raise CheckpointError(
+                f"{directory}: holds embeddings of another passage encoder or corpus ({'; '.join(wrong)}); "
+                "the frozen regime needs this model's passage embeddings: set train.embeddings_dir elsewhere"
+            )
+    store = encode_to_store(model, corpus, directory, batch_size, chunk_size=chunk_size,
+                            show_progress=show_progress, max_tokens=max_tokens, checkpoint=checkpoint)
+    assert store is not None  # a single process always merges
+    return store
+
+
+@dataclass
+class FrozenLists:
+    """One step's candidate lists: ``rows [B, L]`` into the store, the query's grades and a validity mask."""
+
+    rows: Tensor
+    labels: Tensor
+    mask: Tensor
+
+
+class FrozenPassageStep:
+    """Loss of one batch of training queries against frozen passage embeddings (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: BiEncoder,
+        store: EmbeddingStore,
+        corpus: Corpus,
+        qrels: Mapping[str, Mapping[str, int]],
+        loss_fn: LossFn,
+        *,
+        candidates: Candidates = "corpus",
+        topk: int = 100,
+        max_judged: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if candidates not in CANDIDATES:
+            raise ValueError(f"train.frozen.candidates must be one of {CANDIDATES}, got {candidates!r}")
+        if topk < 1:
+            raise ValueError(f"train.frozen.topk must be >= 1, got {topk}")
+        if max_judged is not None and max_judged < 1:
+            raise ValueError(f"train.frozen.max_judged must be >= 1 or null, got {max_judged}")
+        if store.num_rows != len(corpus):
+            raise CheckpointError(f"{store.directory}: {store.num_rows} rows for a corpus of {len(corpus)}")
+        self.model = model
+        self.store = store
+        self.corpus = corpus
+        self.qrels = qrels
+        self.loss_fn = loss_fn
+        self.candidates = candidates
+        self.topk = min(topk, store.num_rows)
+        self.max_judged = max_judged
+        self.seed = seed
+        self.calls = 0
+        self.matrix: Tensor | None = None
+        if candidates == "corpus":
+            self.matrix = torch.from_numpy(store.load()).to(model.device)
+        self._judged_rows: dict[str, tuple[list[int], list[int]]] = {}
+
+    # ------------------------------------------------------------------ lists
+    def _judged(self, qid: str) -> tuple[list[int], list[int]]:
+        """Rows and grades of the query's judged documents with grade > 0 (cached)."""
+        if qid not in self._judged_rows:
+            pairs = sorted((d, g) for d, g in self.qrels.get(qid, {}).items() if g > 0)
+            self._judged_rows[qid] = ([self.corpus.row(d) for d, _ in pairs], [g for _, g in pairs])
+        return self._judged_rows[qid]
+
+    def corpus_lists(self, groups: Sequence[TrainGroup]) -> FrozenLists:
+        """Every document for every query; the group's first (top-grade) document in column 0."""
+        n = self.store.num_rows
+        rows = torch.arange(n).repeat(len(groups), 1)
+        labels = torch.zeros(len(groups), n, dtype=torch.long)
+        for b, group in enumerate(groups):
+            judged_rows, grades = self._judged(group.qid)
+            labels[b, judged_rows] = torch.tensor(grades, dtype=torch.long)
+            first = self.corpus.row(group.docids[0])
+            rows[b, 0], rows[b, first] = first, 0
+            labels[b, 0], labels[b, first] = labels[b, first].clone(), labels[b, 0].clone()
+        return FrozenLists(rows, labels, torch.ones(len(groups), n, dtype=torch.bool))
+
+    def topk_rows(self, query_emb: Tensor) -> np.ndarray:
+        """Rows of the ``topk`` best documents per query (exact inner-product search over the store)."""
+        q = query_emb.detach().float().cpu().numpy()
+        best_scores = np.full((len(q), 0), -np.inf, dtype=np.float32)
+        best_rows = np.zeros((len(q), 0), dtype=np.int64)
+        for start, block in self.store.iter_chunks(SEARCH_BLOCK):
+            scores = q @ block.T
+            keep = min(self.topk, scores.shape[1])
+            part = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
+            best_scores = np.concatenate([best_scores, np.take_along_axis(scores, part, 1)], axis=1)
+            best_rows = np.concatenate([best_rows, part + start], axis=1)
+            if best_scores.shape[1] > self.topk:
+                top = np.argpartition(-best_scores, self.topk - 1, axis=1)[:, : self.topk]
+                best_scores = np.take_along_axis(best_scores, top, 1)
+                best_rows = np.take_along_axis(best_rows, top, 1)
+        return best_rows
+
+    def topk_lists(self, groups: Sequence[TrainGroup], query_emb: Tensor) -> FrozenLists:
+        """Per query: its top-grade document, other judged documents (capped), then its top-k documents."""
+        rng = random.Random(f"{self.seed}-frozen-{self.calls}")
+        retrieved = self.topk_rows(query_emb)
+        lists: list[list[int]] = []
+        grades_of: list[list[int]] = []
+        for b, group in enumerate(groups):
+            judged_rows, grades = self._judged(group.qid)
+            grade = dict(zip(judged_rows, grades, strict=True))
+            first = self.corpus.row(group.docids[0])
+            others = [r for r in judged_rows if r != first]
+            if self.max_judged is not None and len(others) > self.max_judged - 1:
+                others = rng.sample(others, self.max_judged - 1)
+            chosen = [first, *others]
+            seen = set(chosen)
+            chosen += [int(r) for r in retrieved[b] if int(r) not in seen]
+            lists.append(chosen)
+            grades_of.append([grade.get(r, 0) for r in chosen])
+        width = max(len(rows) for rows in lists)
+        rows_t = torch.zeros(len(groups), width, dtype=torch.long)
+        labels = torch.zeros(len(groups), width, dtype=torch.long)
+        mask = torch.zeros(len(groups), width, dtype=torch.bool)
+        for b, (rows, grades_b) in enumerate(zip(lists, grades_of, strict=True)):
+            rows_t[b, : len(rows)] = torch.tensor(rows)
+            labels[b, : len(rows)] = torch.tensor(grades_b)
+            mask[b, : len(rows)] = True
+        return FrozenLists(rows_t, labels, mask)
+
+    # ------------------------------------------------------------------ step
+    def scores(self, query_emb: Tensor, lists: FrozenLists) -> Tensor:
+        """``[B, L]`` scores of each query against its own list (similarity / temperature)."""
+        if self.matrix is not None:
+            full = self.model.score(query_emb, self.matrix)
+            return full.gather(1, lists.rows.to(full.device))
+        flat = lists.rows.flatten().numpy()
+        unique, inverse = np.unique(flat, return_inverse=True)
+        vectors = np.ascontiguousarray(self.store.memmap()[unique])
+        passages = torch.from_numpy(vectors).to(query_emb.device)[torch.from_numpy(inverse)]
+        passages = passages.view(*lists.rows.shape, -1)
+        return torch.einsum("bh,blh->bl", query_emb, passages) / self.model.config.temperature
+
+    def __call__(self, groups: Sequence[TrainGroup]) -> Tensor:
+        queries = [g.query for g in groups]
+        query_emb = self.model.encode_queries(self.model.tokenize(queries, "query"))
+        lists = self.corpus_lists(groups) if self.candidates == "corpus" else self.topk_lists(groups, query_emb)
+        self.calls += 1
+        scores = self.scores(query_emb, lists).float()
+        device = scores.device
+        return self.loss_fn(scores, lists.labels.to(device), lists.mask.to(device))
+
+
+def freeze_passage_encoder(model: BiEncoder) -> None:
+    """Stop gradients into the passage encoder (and its dropout); refuses a shared encoder."""
+    if model.config.shared:
+        raise ValueError("train.regime=frozen needs two encoders: set model.shared=false")
+    model.passage_encoder.requires_grad_(False)
+    model.passage_encoder.eval()

@@ -1,0 +1,173 @@
+"""The frozen-passage regime: candidate lists, top-k search, store reuse/refusal, and training only queries."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gradedpr.data.corpus import Corpus
+from gradedpr.data.negatives import RandomNegatives
+from gradedpr.data.sampler import GroupSampler, TrainGroup
+from gradedpr.errors import CheckpointError
+from gradedpr.losses import get_loss
+from gradedpr.model import BiEncoder
+from gradedpr.retrieval.fingerprint import encoder_fingerprint
+from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
+from gradedpr.train.trainer import Trainer, TrainSettings
+
+N_DOCS = 30
+IDS = [f"d{i:02d}" for i in range(N_DOCS)]
+TOPICS = ["apple", "banana", "cherry", "grape", "lemon", "mango"]
+TEXTS = [f"{TOPICS[i % 6]} fact number {i} about {TOPICS[i % 6]}" for i in range(N_DOCS)]
+CODES = ["red", "green", "blue", "black", "white", "pink"]
+QUERIES = {f"q{t}": f"{code} {code}" for t, code in enumerate(CODES)}
+QRELS = {f"q{t}": {IDS[i]: (2 if i == t else 1) for i in range(t, N_DOCS, 6)} for t in range(6)}
+
+
+@pytest.fixture()
+def setup(tiny_model_dir: Path, tmp_path: Path) -> tuple[BiEncoder, Corpus, Path]:
+    torch.manual_seed(0)
+    model = BiEncoder.from_pretrained(tiny_model_dir, temperature=0.05)
+    corpus = Corpus.from_lists(IDS, [""] * N_DOCS, TEXTS)
+    return model, corpus, tmp_path / "emb"
+
+
+def groups_for(qids: list[str]) -> list[TrainGroup]:
+    sampler = GroupSampler(QUERIES, QRELS, IDS, RandomNegatives(), group_size=2, max_positives=1, seed=3)
+    rng = random.Random(0)
+    return [sampler.group(q, rng) for q in qids]
+
+
+def test_corpus_lists_put_the_positive_first_and_label_every_document(setup: tuple) -> None:
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="corpus")
+    groups = groups_for(["q0", "q3"])
+    lists = step.corpus_lists(groups)
+    assert lists.rows.shape == (2, N_DOCS) and bool(lists.mask.all())
+    for b, group in enumerate(groups):
+        rows = lists.rows[b].tolist()
+        assert sorted(rows) == list(range(N_DOCS))  # a permutation of the corpus
+        assert IDS[rows[0]] == group.docids[0] and QRELS[group.qid][IDS[rows[0]]] == 2
+        want = [QRELS[group.qid].get(IDS[r], 0) for r in rows]
+        assert lists.labels[b].tolist() == want
+
+
+def test_scores_are_the_similarities_of_each_listed_document(setup: tuple) -> None:
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    matrix = torch.from_numpy(store.load())
+    groups = groups_for(["q1", "q2"])
+    q = torch.tensor(model.encode([g.query for g in groups], "query"))
+    for mode in ("corpus", "topk"):
+        step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates=mode, topk=5)  # type: ignore[arg-type]
+        lists = step.corpus_lists(groups) if mode == "corpus" else step.topk_lists(groups, q)
+        got = step.scores(q, lists)
+        want = torch.stack([q[b] @ matrix[lists.rows[b]].T for b in range(2)]) / 0.05
+        torch.testing.assert_close(got[lists.mask], want[lists.mask], rtol=1e-5, atol=1e-5)
+
+
+def test_topk_lists_hold_the_judged_and_the_exact_top_k(setup: tuple) -> None:
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=7)
+    groups = groups_for(["q0", "q4"])
+    q = torch.tensor(model.encode([g.query for g in groups], "query"))
+    brute = torch.topk(q @ torch.from_numpy(store.load()).T, 7, dim=1).indices
+    lists = step.topk_lists(groups, q)
+    for b, group in enumerate(groups):
+        rows = lists.rows[b][lists.mask[b]].tolist()
+        assert len(rows) == len(set(rows))  # no document twice
+        assert IDS[rows[0]] == group.docids[0]
+        judged = {corpus.row(d) for d in QRELS[group.qid]}
+        assert judged <= set(rows)
+        assert set(brute[b].tolist()) <= set(rows)
+        assert lists.labels[b][lists.mask[b]].tolist() == [QRELS[group.qid].get(IDS[r], 0) for r in rows]
+        assert not bool(lists.labels[b][~lists.mask[b]].any())
+
+
+def test_topk_search_reads_the_store_in_blocks(setup: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradedpr.train import frozen
+
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=4)
+    q = torch.tensor(model.encode(list(QUERIES.values()), "query"))
+    whole = step.topk_rows(q)
+    monkeypatch.setattr(frozen, "SEARCH_BLOCK", 7)  # 30 rows in 5 blocks
+    blocked = step.topk_rows(q)
+    assert np.array_equal(np.sort(whole, axis=1), np.sort(blocked, axis=1))
+
+
+def test_max_judged_caps_the_judged_documents(setup: tuple) -> None:
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=1,
+                             max_judged=2)
+    groups = groups_for(["q0"])
+    q = torch.tensor(model.encode([groups[0].query], "query"))
+    lists = step.topk_lists(groups, q)
+    rows = lists.rows[0][lists.mask[0]].tolist()
+    judged_in = [r for r in rows if IDS[r] in QRELS["q0"]]
+    assert 2 <= len(judged_in) <= 3 and len(rows) <= 3  # 2 judged (+ the top-1, unless it is judged)
+
+
+def test_a_store_of_another_encoder_is_refused_not_overwritten(setup: tuple, tiny_model_dir: Path) -> None:
+    model, corpus, emb_dir = setup
+    frozen_store(model, corpus, emb_dir, show_progress=False)
+    before = (emb_dir / "embeddings.f32").read_bytes()
+    other = BiEncoder.from_pretrained(tiny_model_dir, temperature=0.05, passage_max_length=16)
+    with pytest.raises(CheckpointError, match="another passage encoder or corpus"):
+        frozen_store(other, corpus, emb_dir, show_progress=False)
+    assert (emb_dir / "embeddings.f32").read_bytes() == before
+
+
+def test_frozen_training_moves_only_the_query_encoder_and_learns(setup: tuple, tmp_path: Path) -> None:
+    model, corpus, emb_dir = setup
+    freeze_passage_encoder(model)
+    passage_fp = encoder_fingerprint(model, "passage")
+    query_fp = encoder_fingerprint(model, "query")
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    sampler = GroupSampler(QUERIES, QRELS, IDS, RandomNegatives(), group_size=2, max_positives=1, seed=1)
+    step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="corpus")
+    matrix = torch.from_numpy(store.load())
+
+    def mean_rank_of_relevant(m: BiEncoder) -> dict[str, float]:
+        q = torch.tensor(m.encode(list(QUERIES.values()), "query"))
+        order = torch.argsort(q @ matrix.T, dim=1, descending=True)
+        ranks = [float(np.mean([order[b].tolist().index(corpus.row(d)) for d in QRELS[qid]]))
+                 for b, qid in enumerate(QUERIES)]
+        return {"neg_rank": -float(np.mean(ranks))}
+
+    settings = TrainSettings(batch_size=3, group_size=2, max_steps=30, lr=1e-3, eval_every=30,
+                             warmup_ratio=0.0, eval_metric="neg_rank")
+    trainer = Trainer(model, sampler, corpus, get_loss("listnet"), settings, tmp_path / "run",
+                      evaluate=mean_rank_of_relevant, show_progress=False, step=step)
+    result = trainer.train()
+    first, last = result.evaluations[0]["dev/neg_rank"], result.evaluations[-1]["dev/neg_rank"]
+    assert last > first + 2.0  # relevant documents moved up by more than two places on average
+    assert encoder_fingerprint(model, "passage") == passage_fp
+    assert encoder_fingerprint(model, "query") != query_fp
+    saved = BiEncoder.from_pretrained(tmp_path / "run" / "checkpoints" / "last")
+    assert encoder_fingerprint(saved, "passage") == passage_fp  # an index of the start model stays valid
+
+
+def test_shared_encoder_cannot_be_frozen(tiny_model_dir: Path) -> None:
+    model = BiEncoder.from_pretrained(tiny_model_dir, shared=True)
+    with pytest.raises(ValueError, match="two encoders"):
+        freeze_passage_encoder(model)
+
+
+def test_bad_frozen_settings(setup: tuple) -> None:
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    with pytest.raises(ValueError, match="candidates"):
+        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="all")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="topk"):
+        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), topk=0)
+    with pytest.raises(ValueError, match="max_judged"):
+        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), max_judged=0)
