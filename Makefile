@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export WANDB_SILENT := true
 
-.PHONY: install train index evaluate export test lint sweep study study-quick bench data clean
+.PHONY: install train index evaluate export test lint sweep study study-quick bench data data-nfcorpus clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 
 data: $(STAMP)
 	$(PY) scripts/build_builtin.py
+
+# NFCorpus from its public downloads (data/README.md): make data-nfcorpus ARGS="--beir nfcorpus.zip --original nfcorpus/"
+data-nfcorpus: $(STAMP)
+	$(PY) scripts/prepare_nfcorpus.py $(ARGS)
 
 train: $(STAMP)
 	$(PY) scripts/train.py $(ARGS)
