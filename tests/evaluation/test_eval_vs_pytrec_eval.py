@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradedpr.evaluation import evaluate_run, parse_measures, ranking_order
+from gradedpr.evaluation import evaluate_run, list_ndcg, parse_measures, ranking_order
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
 
@@ -133,3 +133,49 @@ def test_ranking_order_is_the_order_trec_eval_ranks(docs: dict[str, float]) -> N
     assert ranked == _reference_order(docs)
     for i, doc in enumerate(docs):
         assert round(1 / reference[f"q{i}"]["recip_rank"]) == ranked.index(doc) + 1
+
+
+# ----------------------------------------------------------------------------- bit-exactness
+EXACT_GRADES = st.integers(min_value=0, max_value=7)
+
+
+@st.composite
+def graded_run_and_qrels(draw: Any) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
+    """Runs over up to 40 documents per query, every grade 0..7 (3, 5, 6, 7 are not powers of two)."""
+    docs = [f"d{i}" for i in range(draw(st.integers(min_value=1, max_value=40)))]
+    run: dict[str, dict[str, float]] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for q in range(draw(st.integers(min_value=1, max_value=4))):
+        qid = f"q{q}"
+        retrieved = draw(st.lists(st.sampled_from(docs), unique=True, max_size=len(docs)))
+        run[qid] = {doc: draw(SCORES) for doc in retrieved}
+        judged = draw(st.lists(st.sampled_from(docs), unique=True, min_size=1, max_size=len(docs)))
+        qrels[qid] = {doc: draw(EXACT_GRADES) for doc in judged}
+    return run, qrels
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graded_run_and_qrels())
+def test_every_measure_is_bit_identical_to_pytrec_eval(data: Any) -> None:
+    """Per-query values are equal to pytrec_eval's with ``==``, not merely close (nDCG divides by the
+    log2 discount as trec_eval does, and sums in rank order)."""
+    run, qrels = data
+    reference = _pytrec(run, qrels, TREC_MEASURES)
+    result = evaluate_run(run, qrels, OUR_MEASURES, mean_over="both")
+    for measure in parse_measures(OUR_MEASURES):
+        if measure.kind == "mrr" and measure.cutoff is not None:
+            continue  # a cut run: compared against pytrec_eval's recip_rank of the cut run above
+        for qid, values in result.per_query.items():
+            assert values[measure.name] == reference[qid][measure.trec_eval_name], (qid, measure.name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(SCORES, EXACT_GRADES), min_size=1, max_size=30), st.sampled_from([None, 1, 3, 5, 10]))
+def test_list_ndcg_is_bit_identical_to_pytrec_eval(items: list[tuple[float, int]], k: int | None) -> None:
+    ids = [f"d{i:03d}" for i in range(len(items))]
+    run = {"q": {doc: score for doc, (score, _) in zip(ids, items, strict=True)}}
+    qrels = {"q": {doc: grade for doc, (_, grade) in zip(ids, items, strict=True)}}
+    name = "ndcg" if k is None else f"ndcg_cut_{k}"
+    measure = "ndcg" if k is None else f"ndcg_cut.{k}"
+    expected = _pytrec(run, qrels, {measure})["q"][name]
+    assert list_ndcg([s for s, _ in items], [g for _, g in items], k=k, ids=ids) == expected

@@ -6,7 +6,8 @@ Rules, as trec_eval implements them (``form_res_rels.c``, ``m_ndcg_cut.c``, ``m_
   tie), ties broken by document id in **descending** string order (byte order of UTF-8 = code point order).
   The order in which documents are given and any rank column are ignored.
 * Gain (nDCG) is the integer grade itself (linear); only grades > 0 give gain; negative grades mean
-  "unjudged". Discount 1 / log2(rank + 1), rank from 1.
+  "unjudged". Discount 1 / log2(rank + 1), rank from 1, applied as trec_eval does: ``grade / log2(rank + 1)``
+  (a division, not a product with the reciprocal) summed in rank order, so values are bit-identical.
 * The ideal DCG uses every judged document of the query with grade > 0, retrieved or not, cut at the same K.
 * Binary measures (recall, precision, mrr, map) count a document as relevant when its grade >= 1.
   ``recall@K`` = relevant in top K / all relevant of the query; ``precision@K`` = relevant in top K / K
@@ -211,8 +212,10 @@ def _segment_positions(segment: IntArray) -> IntArray:
     return np.arange(segment.size, dtype=np.int64) - np.repeat(starts, lengths) + 1
 
 
-def _discount(rank: IntArray) -> FloatArray:
-    return 1.0 / np.log2(rank.astype(np.float64) + 1.0)
+def _discounted(gain: FloatArray, rank: IntArray) -> FloatArray:
+    """``gain / log2(rank + 1)``, divided as trec_eval divides (``gain * (1 / log2)`` can differ by an ulp
+    for gains that are not powers of two)."""
+    return gain / np.log2(rank.astype(np.float64) + 1.0)
 
 
 def _compute(judgments: _Judgments, measures: list[Measure]) -> dict[str, FloatArray]:
@@ -227,13 +230,13 @@ def _compute(judgments: _Judgments, measures: list[Measure]) -> dict[str, FloatA
     hit_query = judgments.query[retrieved][order]  # sorted by (query, rank): trec_eval's summation order
     hit_rank = judgments.rank[retrieved][order]
     hit_grade = judgments.grade[retrieved][order].astype(np.float64)
-    hit_gain = hit_grade * _discount(hit_rank)
+    hit_gain = _discounted(hit_grade, hit_rank)
     hit_precision = _segment_positions(hit_query) / hit_rank  # i-th relevant retrieved at rank r: i / r
 
     ideal_order = np.lexsort((-judgments.grade, judgments.query))
     ideal_query = judgments.query[ideal_order]
     ideal_pos = _segment_positions(ideal_query)
-    ideal_gain = judgments.grade[ideal_order].astype(np.float64) * _discount(ideal_pos)
+    ideal_gain = _discounted(judgments.grade[ideal_order].astype(np.float64), ideal_pos)
 
     first_rank = np.zeros(nq, dtype=np.int64)
     if hit_query.size:
@@ -338,9 +341,9 @@ def list_ndcg(
     ranked = grades[np.asarray(order, dtype=np.int64)][:cut] if n else grades[:0]
     positive = ranked > 0
     ranks = np.arange(1, ranked.size + 1, dtype=np.int64)
-    dcg = _sequential_sum(ranked[positive] * _discount(ranks[positive]))
+    dcg = _sequential_sum(_discounted(ranked[positive].astype(np.float64), ranks[positive]))
     ideal = np.sort(grades[grades > 0])[::-1][: (grades.size if k is None else k)]
-    idcg = _sequential_sum(ideal * _discount(np.arange(1, ideal.size + 1, dtype=np.int64)))
+    idcg = _sequential_sum(_discounted(ideal.astype(np.float64), np.arange(1, ideal.size + 1, dtype=np.int64)))
     return dcg / idcg if idcg > 0 else 0.0
 
 
