@@ -17,6 +17,7 @@ from gradedpr.losses.ranking_utils import (
     ideal_dcg,
     reduce_lists,
     safe_divide,
+    widen_for_gain,
 )
 from gradedpr.losses.registry import register_loss
 
@@ -77,6 +78,7 @@ def approx_ndcg_loss(
     clean, grades, mask = check_inputs(scores, labels, mask)
     if clean.numel() == 0:
         return empty_loss(clean)
+    clean, grades = widen_for_gain(clean, grades, mask, gain)
     g = gains(grades, mask, gain)
     ranks = approx_ranks(clean, mask, temperature)
     contrib = g * discounts(ranks)
@@ -85,4 +87,4 @@ def approx_ndcg_loss(
     contrib = torch.where(mask, contrib, torch.zeros_like(contrib))
     ideal = ideal_dcg(g, k)
     per_list = 1.0 - safe_divide(contrib.sum(dim=-1), ideal)
-    return reduce_lists(per_list, ideal > 0, clean)
+    return reduce_lists(per_list, ideal > 0, clean).to(scores.dtype)

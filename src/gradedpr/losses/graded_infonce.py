@@ -16,6 +16,7 @@ from gradedpr.losses.ranking_utils import (
     reduce_lists,
     relevant,
     safe_divide,
+    widen_for_gain,
 )
 from gradedpr.losses.registry import register_loss
 
@@ -45,6 +46,7 @@ def graded_infonce_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: s
     clean, grades, mask = check_inputs(scores, labels, mask)
     if clean.numel() == 0:
         return empty_loss(clean)
+    clean, grades = widen_for_gain(clean, grades, mask, gain)
     is_pos = relevant(grades, mask)
     is_neg = mask & ~is_pos
     neg_lse = masked_logsumexp(clean, is_neg, dim=-1).unsqueeze(-1)  # ~finfo.min when there is no negative
@@ -52,4 +54,4 @@ def graded_infonce_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: s
     g = gains(grades, mask, gain)
     w = safe_divide(g, g.sum(dim=-1, keepdim=True))
     per_list = -torch.where(is_pos, w * log_p, torch.zeros_like(log_p)).sum(dim=-1)
-    return reduce_lists(per_list, has_relevant(grades, mask), clean)
+    return reduce_lists(per_list, has_relevant(grades, mask), clean).to(scores.dtype)

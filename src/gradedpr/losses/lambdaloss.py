@@ -22,6 +22,7 @@ from gradedpr.losses.ranking_utils import (
     predicted_ranks,
     reduce_lists,
     safe_divide,
+    widen_for_gain,
 )
 from gradedpr.losses.registry import register_loss
 
@@ -103,6 +104,7 @@ def lambdaloss_loss(
     clean, grades, mask = check_inputs(scores, labels, mask)
     if clean.numel() == 0:
         return empty_loss(clean)
+    clean, grades = widen_for_gain(clean, grades, mask, gain)
     g = gains(grades, mask, gain)
     ideal = ideal_dcg(g, k)
     ranks = predicted_ranks(clean, mask)
@@ -115,4 +117,4 @@ def lambdaloss_loss(
     pair_loss = F.softplus(-sigma * diff) / math.log(2.0)  # = -log2 sigmoid(sigma * diff)
     per_pair = torch.where(pairs, weights * pair_loss, torch.zeros_like(pair_loss))
     per_list = per_pair.sum(dim=(-2, -1))
-    return reduce_lists(per_list, pairs.any(dim=-1).any(dim=-1), clean)
+    return reduce_lists(per_list, pairs.any(dim=-1).any(dim=-1), clean).to(scores.dtype)

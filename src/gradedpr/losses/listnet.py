@@ -15,6 +15,7 @@ from gradedpr.losses.ranking_utils import (
     masked_softmax,
     reduce_lists,
     safe_divide,
+    widen_for_gain,
 )
 from gradedpr.losses.registry import register_loss
 
@@ -48,10 +49,11 @@ def listnet_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: str = "e
     clean, grades, mask = check_inputs(scores, labels, mask)
     if clean.numel() == 0:
         return empty_loss(clean)
+    clean, grades = widen_for_gain(clean, grades, mask, gain if target == "gain" else "linear")
     if target == "gain":
         g = gains(grades, mask, gain)
         t = safe_divide(g, g.sum(dim=-1, keepdim=True))
     else:
         t = masked_softmax(grades, mask)
     per_list = -(t * masked_log_softmax(clean, mask)).sum(dim=-1)
-    return reduce_lists(per_list, has_relevant(grades, mask), clean)
+    return reduce_lists(per_list, has_relevant(grades, mask), clean).to(scores.dtype)

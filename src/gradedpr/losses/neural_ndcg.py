@@ -16,6 +16,7 @@ from gradedpr.losses.ranking_utils import (
     rank_discounts,
     reduce_lists,
     safe_divide,
+    widen_for_gain,
 )
 from gradedpr.losses.registry import register_loss
 from gradedpr.losses.soft_permutation import neural_sort, sinkhorn_scaling
@@ -79,6 +80,7 @@ def neural_ndcg_loss(
     clean, grades, mask = check_inputs(scores, labels, mask)
     if clean.numel() == 0:
         return empty_loss(clean)
+    clean, grades = widen_for_gain(clean, grades, mask, gain)
     g = gains(grades, mask, gain)
     p0 = neural_sort(clean, mask, temperature)
     u, v = sinkhorn_scaling(p0, max_iter, tol)
@@ -87,4 +89,4 @@ def neural_ndcg_loss(
     dcg = (expected_gain * rank_discounts(clean.shape[-1], clean, k)).sum(dim=-1)
     ideal = ideal_dcg(g, k)
     per_list = 1.0 - safe_divide(dcg, ideal)
-    return reduce_lists(per_list, ideal > 0, clean)
+    return reduce_lists(per_list, ideal > 0, clean).to(scores.dtype)

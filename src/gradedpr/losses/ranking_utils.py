@@ -23,6 +23,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from gradedpr.errors import DataError
+
 GAINS: tuple[str, ...] = ("linear", "exp2")
 """Gain functions: ``linear`` = the grade itself (trec_eval), ``exp2`` = ``2**grade - 1`` (LTR libraries)."""
 
@@ -73,6 +75,35 @@ def check_inputs(scores: Tensor, labels: Tensor, mask: Tensor) -> tuple[Tensor, 
     clean = scores.masked_fill(~mask, 0.0)
     float_labels = labels.to(scores.dtype).masked_fill(~mask, 0.0)
     return clean, float_labels, mask
+
+
+def _exp2_limit(dtype: torch.dtype, size: int) -> float:
+    """The largest grade whose exp2 gain, summed over ``size`` items (with room to spare), fits ``dtype``."""
+    return math.log2(torch.finfo(dtype).max) - math.log2(max(size, 1)) - 2.0
+
+
+def widen_for_gain(scores: Tensor, grades: Tensor, mask: Tensor, gain: str) -> tuple[Tensor, Tensor]:
+    """``(scores, grades)`` in float64 when ``gain="exp2"`` of the largest valid grade would overflow the
+    score dtype (float32: grades from about 120 up), else the very same tensors.
+
+    A loss calls this right after :func:`check_inputs` and computes in the returned dtype, so a list of
+    grades like 0..200 gets finite, exact-as-float64 values instead of ``inf - inf = NaN``, while ordinary
+    grades keep the float32 computation unchanged. Grades whose gain does not fit float64 either (about
+    1000 and more) raise :class:`~gradedpr.errors.DataError` advising ``gain=linear``.
+    """
+    check_choice("gain", gain, GAINS)
+    if gain != "exp2" or grades.numel() == 0:
+        return scores, grades
+    top = float(grades.masked_fill(~mask, 0.0).max())
+    size = grades.shape[-1]
+    if top <= _exp2_limit(scores.dtype, size):
+        return scores, grades
+    if top > _exp2_limit(torch.float64, size):
+        raise DataError(
+            f"relevance grade {top:g} is too large for gain='exp2' (2**{top:g} overflows); use the trec_eval "
+            "gain instead: gain=linear (loss.kwargs.gain=linear), or grades below 1000"
+        )
+    return scores.double(), grades.double()
 
 
 def gains(labels: Tensor, mask: Tensor, gain: str) -> Tensor:

@@ -15,6 +15,7 @@ from gradedpr.losses.ranking_utils import (
     masked_log_softmax,
     reduce_lists,
     safe_divide,
+    widen_for_gain,
 )
 from gradedpr.losses.registry import register_loss
 
@@ -58,7 +59,9 @@ def xe_ndcg_loss(
         noise = torch.rand(clean.shape, generator=generator, device=device, dtype=clean.dtype).to(clean.device)
     else:
         noise = torch.full_like(clean, float(gamma))
+    clean, grades = widen_for_gain(clean, grades, mask, gain)
+    noise = noise.to(clean.dtype)
     weight = (gains(grades, mask, gain) + 1.0 - noise).masked_fill(~mask, 0.0)
     phi = safe_divide(weight, weight.sum(dim=-1, keepdim=True))
     per_list = -(phi * masked_log_softmax(clean, mask)).sum(dim=-1)
-    return reduce_lists(per_list, has_relevant(grades, mask), clean)
+    return reduce_lists(per_list, has_relevant(grades, mask), clean).to(scores.dtype)
