@@ -139,6 +139,18 @@ def test_trained_two_encoder_checkpoint_exports_as_a_router(tiny_model_dir: Path
     assert "encode_query" in card and "seed=7" in card
 
 
+def test_gradedpr_reads_a_plain_export_back(tiny_model_dir: Path, tmp_path: Path) -> None:
+    ckpt = BiEncoder.from_pretrained(tiny_model_dir, shared=True, pooling="cls", query_max_length=6,
+                                     passage_max_length=20).save_pretrained(tmp_path / "c")
+    export_sentence_transformers(ckpt, tmp_path / "st", verify=False)
+    back = BiEncoder.from_pretrained(tmp_path / "st", shared=True)
+    assert (back.config.pooling, back.config.query_max_length, back.config.passage_max_length) == ("cls", 6, 20)
+    original = BiEncoder.from_pretrained(ckpt)
+    texts = list(QUERIES.values())
+    for kind in ("query", "passage"):
+        np.testing.assert_array_equal(back.encode(texts, kind), original.encode(texts, kind))
+
+
 def test_reexport_replaces_an_earlier_export_only(tiny_model_dir: Path, tmp_path: Path) -> None:
     ckpt = BiEncoder.from_pretrained(tiny_model_dir, shared=True).save_pretrained(tmp_path / "c")
     out = tmp_path / "out"

@@ -493,7 +493,9 @@ def model_card(
              "One encoder serves both sides; `encode_query` truncates at the query length, `encode_document` "
              "and `encode` at the passage length."),
             "",
-            "With gradedpr: load the checkpoint this export was made from"
+            ("With gradedpr: `BiEncoder.from_pretrained(\"path/to/this/directory\", shared=True)` reads this "
+             "export, or load the checkpoint it was made from" if settings.shared else
+             "With gradedpr: load the checkpoint this export was made from")
             + (f" (`{source}`)" if source else "") + " with `BiEncoder.from_pretrained`.",
             "",
         ]

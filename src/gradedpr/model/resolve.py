@@ -57,15 +57,18 @@ def sentence_transformers_hints(path: Path) -> dict[str, Any]:
     pooling_file = path / "1_Pooling" / "config.json"
     if pooling_file.exists():
         pooling = json.loads(pooling_file.read_text(encoding="utf-8"))
-        if pooling.get("pooling_mode_mean_tokens"):
+        if pooling.get("pooling_mode_mean_tokens") or pooling.get("pooling_mode") == "mean":
             hints["pooling"] = "mean"
-        elif pooling.get("pooling_mode_cls_token"):
+        elif pooling.get("pooling_mode_cls_token") or pooling.get("pooling_mode") == "cls":
             hints["pooling"] = "cls"
     st_config = path / "sentence_bert_config.json"
     if st_config.exists():
-        max_len = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
-        if isinstance(max_len, int):
-            hints["passage_max_length"] = max_len
+        values = json.loads(st_config.read_text(encoding="utf-8"))
+        # sentence-transformers < 6 states max_seq_length; >= 6 may state per-task lengths
+        for key, setting in (("max_seq_length", "passage_max_length"), ("document_length", "passage_max_length"),
+                             ("query_length", "query_max_length")):
+            if isinstance(values.get(key), int):
+                hints[setting] = values[key]
     modules = path / "modules.json"
     if modules.exists() and "Normalize" in modules.read_text(encoding="utf-8"):
         hints["similarity"] = "cosine"
