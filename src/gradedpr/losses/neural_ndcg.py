@@ -45,7 +45,9 @@ def neural_ndcg_loss(
         \ell = 1 - \frac{1}{\mathrm{IDCG@k}} \sum_{r=1}^{\min(k, n)} \frac{(\hat P\, G(y))_r}{\log_2(1 + r)}
 
     i.e. the expected gain at every rank, discounted and truncated at ``k``. IDCG uses the *same* gain as
-    the numerator (allRank's linear-gain variant mixes a linear numerator with an exponential IDCG).
+    the numerator (as allRank's ``neuralNDCG``; its ``neuralNDCG_transposed`` pairs linear gains with an
+    exp2 IDCG). At exactly tied scores the gradient is symmetric in the tied items (see
+    :func:`~gradedpr.losses.soft_permutation.abs_diff_row_sums`).
     Padded items occupy the ranks after the valid ones and never mix with them (see
     :func:`~gradedpr.losses.soft_permutation.neural_sort_log`).
 

@@ -24,19 +24,74 @@ def abs_diff_row_sums(scores: Tensor, mask: Tensor) -> Tensor:
 
     Sort the valid scores ascending; for the item at 0-based position ``p`` among ``n`` valid items,
     ``sum_k |s_p - s_k| = p s_p - sum_{q<p} s_q + sum_{q>p} s_q - (n - 1 - p) s_p``.
+
+    The gradient is the one of ``torch.abs`` term by term, with ``d|x|/dx = 0`` at ``x = 0``: tied scores
+    contribute nothing to each other's gradient, so tied items are treated alike whatever their column
+    order (one-sided derivatives in sort order would not be; see :class:`_AbsDiffRowSums`).
     """
-    highest = torch.finfo(scores.dtype).max
-    order = scores.detach().masked_fill(~mask, highest).argsort(dim=-1, stable=True)
-    valid_sorted = mask.gather(-1, order)
-    v = scores.gather(-1, order) * valid_sorted.to(scores.dtype)
-    n = valid_sorted.sum(dim=-1, keepdim=True).to(scores.dtype)
-    pos = torch.arange(scores.shape[-1], device=scores.device, dtype=scores.dtype)
-    through = v.cumsum(dim=-1)
-    before = through - v
-    after = through[..., -1:] - through
-    sums_sorted = pos * v - before + after - (n - 1.0 - pos) * v
-    sums_sorted = sums_sorted * valid_sorted.to(scores.dtype)
+    out: Tensor = _AbsDiffRowSums.apply(scores, mask)
+    return out
+
+
+def _tie_groups(scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Ascending sort of the valid scores (padding last): ``order``, and per sorted position the number of
+    valid items with a smaller score (``below``), with a smaller or equal one (``through``), and ``n``."""
+    key = scores.masked_fill(~mask, float("inf"))
+    order = key.argsort(dim=-1, stable=True)
+    sorted_key = key.gather(-1, order).contiguous()
+    n = mask.sum(dim=-1, keepdim=True)
+    below = torch.searchsorted(sorted_key, sorted_key, side="left")
+    through = torch.searchsorted(sorted_key, sorted_key, side="right").clamp(max=n)
+    return order, below, through, n
+
+
+def _abs_diff_row_sums_value(scores: Tensor, mask: Tensor) -> Tensor:
+    """The value: ``below * s - (sum of smaller) + (sum of greater) - (#greater) * s`` in sorted order.
+
+    Every member of a tie group reads its sums at the same positions (the group's first and last), so tied
+    items get bit-identical values; without ties this is ``p s_p - sum_{q<p} + sum_{q>p} - (n-1-p) s_p``.
+    """
+    order, below, through, n = _tie_groups(scores, mask)
+    valid_sorted = mask.gather(-1, order).to(scores.dtype)
+    v = scores.gather(-1, order) * valid_sorted
+    cumulative = v.cumsum(dim=-1)
+    before = cumulative - v  # before[p] = sum of v[q] for q < p
+    after = cumulative[..., -1:] - cumulative  # after[p] = sum of v[q] for q > p
+    smaller = before.gather(-1, below.clamp(max=scores.shape[-1] - 1))
+    greater = after.gather(-1, (through - 1).clamp(min=0))
+    count_greater = n.to(scores.dtype) - through.to(scores.dtype)
+    sums_sorted = below.to(scores.dtype) * v - smaller + greater - count_greater * v
+    sums_sorted = sums_sorted * valid_sorted
     return torch.zeros_like(sums_sorted).scatter(-1, order, sums_sorted)
+
+
+def _abs_diff_row_sums_grad(scores: Tensor, mask: Tensor, grad_out: Tensor) -> Tensor:
+    """``d/ds_j`` of ``sum_i g_i sum_k |s_i - s_k|`` over valid items, with ``sign(0) = 0``:
+    ``g_j (#smaller - #greater) + sum_{s_i < s_j} g_i - sum_{s_i > s_j} g_i``."""
+    order, below, through, n = _tie_groups(scores, mask)
+    valid = mask.to(scores.dtype)
+    g = (grad_out * valid).gather(-1, order)
+    prefix = torch.nn.functional.pad(g.cumsum(dim=-1), (1, 0))  # prefix[i] = sum of the first i
+    sum_smaller = prefix.gather(-1, below)
+    sum_greater = prefix[..., -1:] - prefix.gather(-1, through)
+    count = (below - (n - through)).to(scores.dtype)
+    grad_sorted = g * count + sum_smaller - sum_greater
+    return torch.zeros_like(grad_sorted).scatter(-1, order, grad_sorted) * valid
+
+
+class _AbsDiffRowSums(torch.autograd.Function):
+    """Row sums of absolute differences: the sorted-prefix-sum value, a tie-symmetric backward."""
+
+    @staticmethod
+    def forward(ctx: Any, scores: Tensor, mask: Tensor) -> Tensor:
+        ctx.save_for_backward(scores, mask)
+        return _abs_diff_row_sums_value(scores, mask)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None]:
+        scores, mask = ctx.saved_tensors
+        return _abs_diff_row_sums_grad(scores, mask, grad_out), None
 
 
 def neural_sort(scores: Tensor, mask: Tensor, temperature: float) -> Tensor:
