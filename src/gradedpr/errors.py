@@ -24,3 +24,8 @@ class DataError(GradedprError, ValueError):
 
 class CheckpointError(GradedprError):
     """A checkpoint or index directory that cannot be loaded, or does not match what it is used with."""
+
+
+class OutputError(GradedprError):
+    """An output path gradedpr will not write: it holds files gradedpr did not write, or it already holds an
+    output of gradedpr's that would be replaced without ``overwrite=true``."""

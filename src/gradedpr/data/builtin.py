@@ -45,6 +45,7 @@ from types import ModuleType
 from typing import Any
 
 from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.outputs import OutputKind
 
 GENERATOR_VERSION = "2"
 """Bump whenever the construction changes: existing builds are then rebuilt."""
@@ -56,6 +57,10 @@ MIN_QUERY_WORDS = 4
 MAX_RELATED = 5
 SPLIT_SHARES = (("train", 0.70), ("dev", 0.15), ("test", 0.15))
 FILES = ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv")
+BUILTIN = OutputKind("the built-in collection", "meta.json", ("generator_version", "sha256"),
+                     frozenset({"corpus.jsonl", "queries.jsonl", "qrels"}), require_marker=False)
+"""A build directory: ``meta.json`` with the generator version and hash, the BEIR files; nothing else is
+replaced by a rebuild."""
 
 _MODULE_NAMES = """
     argparse ast asyncio.base_events asyncio.events asyncio.futures asyncio.locks asyncio.queues
@@ -312,7 +317,7 @@ def build_builtin(root: str | Path = "data/builtin", force: bool = False) -> Pat
     data = generate()
     texts = _file_texts(data)
     try:
-        with atomic_directory(target) as tmp:
+        with atomic_directory(target, BUILTIN) as tmp:
             tmp.chmod(0o755)  # a temporary directory is created private; the data is not
             for name, text in texts.items():
                 (tmp / name).parent.mkdir(parents=True, exist_ok=True)

@@ -25,10 +25,17 @@ from gradedpr.model.pooling import l2_normalize, pool
 from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
 from gradedpr.utils.atomic import atomic_directory
 from gradedpr.utils.device import autocast
+from gradedpr.utils.outputs import OutputKind
 
 QUERY_DIR = "query_encoder"
 PASSAGE_DIR = "passage_encoder"
 FORMAT_VERSION = 1
+CHECKPOINT = OutputKind(
+    "a gradedpr checkpoint", CONFIG_NAME, ("format_version",),
+    frozenset({QUERY_DIR, PASSAGE_DIR, "trainer_state.pt", "training_info.json"}),
+)
+"""A checkpoint directory: ``gradedpr.json`` with ``format_version``, the encoders, the tokenizer files (the
+names of the new checkpoint's), the trainer state; ``save_pretrained`` replaces nothing else."""
 
 
 class BiEncoder(nn.Module):
@@ -75,14 +82,18 @@ class BiEncoder(nn.Module):
         passage_encoder = None if config.shared else _load_encoder(path)
         return cls(query_encoder, passage_encoder, _load_tokenizer(path), config)
 
-    def save_pretrained(self, directory: str | Path, extra_files: Mapping[str, Any] | None = None) -> Path:
+    def save_pretrained(
+        self, directory: str | Path, extra_files: Mapping[str, Any] | None = None, *, overwrite: bool = True
+    ) -> Path:
         """Write the checkpoint atomically: the old directory or the complete new one, never half of one.
 
         ``extra_files`` maps relative names to objects saved with ``torch.save`` (optimizer state etc.), or to
-        ``str`` contents written as text.
+        ``str`` contents written as text. An existing ``directory`` is replaced only if it is a gradedpr
+        checkpoint (and ``overwrite``); a directory holding anything else raises
+        :class:`~gradedpr.errors.OutputError` and is left alone.
         """
         _quiet_transformers()
-        with atomic_directory(directory) as tmp:
+        with atomic_directory(directory, CHECKPOINT, overwrite=overwrite) as tmp:
             self.query_encoder.save_pretrained(tmp / QUERY_DIR, safe_serialization=True)
             self.passage_encoder.save_pretrained(tmp / PASSAGE_DIR, safe_serialization=True)
             self.tokenizer.save_pretrained(str(tmp))

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from gradedpr.data.beir import read_beir_qrels
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.validation import iter_lines
-from gradedpr.errors import DataError
+from gradedpr.errors import DataError, OutputError
 from gradedpr.evaluation.compare import Comparison, compare_runs
 from gradedpr.evaluation.measures import parse_measures
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run
@@ -29,12 +29,14 @@ from gradedpr.evaluation.report import format_table, write_metrics_json
 from gradedpr.evaluation.runfile import Qrels, read_trec_qrels, read_trec_run, write_trec_run
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.resolve import resolve_model_path
-from gradedpr.retrieval.dense_index import INDEX_FILE, DenseIndex
+from gradedpr.retrieval.dense_index import INDEX, INDEX_FILE, DenseIndex
 from gradedpr.retrieval.distributed import local_device, rank_and_world
+from gradedpr.retrieval.embeddings import check_store_dir
 from gradedpr.retrieval.faiss_index import IndexSpec
 from gradedpr.retrieval.fingerprint import encoder_fingerprint
 from gradedpr.retrieval.pipeline import build_dense_index, retrieve
 from gradedpr.utils.atomic import atomic_write_text
+from gradedpr.utils.outputs import check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,18 @@ def _checkpoint_path(checkpoint: str) -> str:
     return str(resolve_model_path(checkpoint).resolve())
 
 
+def _check_index_outputs(output: Path, embeddings_dir: Path, overwrite: bool, writes_index: bool) -> None:
+    """Refuse, before any work, output paths that hold files gradedpr did not write (or, without
+    ``overwrite``, an index of gradedpr's); the embeddings' identity is checked once the encoder is known."""
+    out, emb = output.resolve(), embeddings_dir.resolve()
+    if emb == out or out in emb.parents or emb in out.parents:
+        raise OutputError(f"output={output} and embeddings_dir={embeddings_dir}: the index and the embeddings "
+                          "need separate directories, neither inside the other")
+    if writes_index:
+        check_output_dir(output, INDEX, overwrite=overwrite)
+    check_store_dir(embeddings_dir, None, overwrite=overwrite)
+
+
 def run_index(cfg: DictConfig) -> DenseIndex | None:
     """Encode the configured corpus with the checkpoint's passage encoder, build the index and save it.
 
@@ -73,6 +87,9 @@ def run_index(cfg: DictConfig) -> DenseIndex | None:
     rank, world = rank_and_world()
     shard_id = rank if cfg.get("shard_id") is None else int(cfg.shard_id)
     num_shards = world if cfg.get("num_shards") is None else int(cfg.num_shards)
+    output = Path(str(cfg.output))
+    overwrite = bool(cfg.get("overwrite", False))
+    _check_index_outputs(output, Path(str(cfg.embeddings_dir)), overwrite, writes_index=shard_id == 0)
     model = _load_model(cfg, passage_max_length=cfg.model.get("passage_max_length"))
     collection = collection_from_config(cfg.data, splits=[])
     spec = IndexSpec.from_config(OmegaConf.to_container(cfg.index, resolve=True))  # type: ignore[arg-type]
@@ -92,14 +109,14 @@ def run_index(cfg: DictConfig) -> DenseIndex | None:
         corpus_name=str(cfg.data.name),
         show_progress=bool(cfg.show_progress),
         use_gpu=cfg.get("use_gpu"),
+        overwrite=overwrite,
     )
     if index is None:
         print(f"shard {shard_id + 1}/{num_shards} encoded into {cfg.embeddings_dir}/shards; "
               "shard 1 merges and builds the index")
         return None
     index.meta["build_seconds"] = round(time.perf_counter() - began, 2)
-    output = Path(str(cfg.output))
-    index.save(output)
+    index.save(output, overwrite=overwrite)
     info = index.meta["index"]
     print(
         f"index: {output}/ ({INDEX_FILE}, ids.txt, index.json)\n"

@@ -41,6 +41,7 @@ from gradedpr.retrieval.faiss_index import (
 from gradedpr.retrieval.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint, encoder_settings
 from gradedpr.retrieval.search import DEFAULT_SEARCH_BATCH, search
 from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.outputs import OutputKind
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ INDEX_FILE = "index.faiss"
 IDS_FILE = "ids.txt"
 META_FILE = "index.json"
 FORMAT_VERSION = 1
+INDEX = OutputKind("a gradedpr index", META_FILE, ("format_version", "index", "encoder"),
+                   frozenset({INDEX_FILE, IDS_FILE}))
+"""An index directory: ``index.json`` with gradedpr's format fields, the FAISS file and the id map."""
 
 
 def index_metadata(
@@ -182,9 +186,10 @@ class DenseIndex:
         raise CheckpointError(message)
 
     # ------------------------------------------------------------------ files
-    def save(self, directory: str | Path) -> Path:
-        """Write index, id map and metadata atomically to ``directory`` (replacing an older one)."""
-        with atomic_directory(directory) as tmp:
+    def save(self, directory: str | Path, *, overwrite: bool = True) -> Path:
+        """Write index, id map and metadata atomically to ``directory``, replacing an older index there if
+        ``overwrite``; a directory holding anything else raises :class:`~gradedpr.errors.OutputError`."""
+        with atomic_directory(directory, INDEX, overwrite=overwrite) as tmp:
             faiss.write_index(self.index, str(tmp / INDEX_FILE))
             write_ids(tmp / IDS_FILE, self.ids)
             (tmp / META_FILE).write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -14,8 +14,10 @@ instead of touching a memory map, so scanning a large store does not leave it re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gradedpr.data.ids import BLOCK, IdList
-from gradedpr.errors import CheckpointError, DataError
+from gradedpr.errors import CheckpointError, DataError, OutputError
 from gradedpr.utils.atomic import atomic_open
+from gradedpr.utils.outputs import OutputKind, describe
 
 MATRIX_FILE = "embeddings.f32"
 IDS_FILE = "ids.txt"
@@ -34,6 +37,10 @@ META_FILE = "embeddings.json"
 FORMAT_VERSION = 1
 DTYPE = np.float32
 ROW_BYTES_PER_DIM = np.dtype(DTYPE).itemsize
+STORE_SHARDS_DIR = "shards"
+STORE = OutputKind("a gradedpr embedding store", META_FILE, ("format_version", "encoder_fingerprint",
+                   "corpus_fingerprint"), frozenset({MATRIX_FILE, IDS_FILE, STORE_SHARDS_DIR}))
+"""A store directory: the description, the matrix, the id map and the per-shard parts; nothing else."""
 
 
 def write_ids(path: Path, ids: Sequence[str]) -> None:
@@ -147,3 +154,43 @@ class EmbeddingStore:
         except CheckpointError:
             return False
         return True
+
+
+def check_store_dir(directory: str | Path, expect: Mapping[str, Any] | None, *, overwrite: bool) -> None:
+    """Raise :class:`~gradedpr.errors.OutputError` unless an embedding store may be written into ``directory``.
+
+    Allowed: a missing or empty directory, or one holding only a store's entries (resumable parts of this
+    encoding, or this very store). A complete store of other embeddings (its description differs from
+    ``expect``) is replaced only with ``overwrite``; a directory holding anything else is never written.
+    """
+    path = Path(directory)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a directory; choose another embeddings_dir")
+    strange = STORE.foreign(path)
+    if strange:
+        raise OutputError(
+            f"{path}: holds {describe(strange)}, which gradedpr did not write; it writes embeddings only into "
+            "an empty directory or its own store: choose another embeddings_dir"
+        )
+    if expect is None or overwrite or not STORE.is_marked(path):
+        return
+    wrong = identity_mismatches(read_json(path / META_FILE), expect)
+    if wrong:
+        keys = ", ".join(w.split(":", 1)[0] for w in wrong)
+        raise OutputError(
+            f"{path}: already holds the embeddings of another encoder or corpus ({keys} differ); pass "
+            "overwrite=true to replace them, or choose another embeddings_dir"
+        )
+
+
+def delete_store(directory: str | Path) -> None:
+    """Delete what gradedpr wrote into a store directory (the description first, so a half-deleted store
+    never looks complete), and the directory itself only if nothing else is left in it."""
+    path = Path(directory)
+    for name in (META_FILE, MATRIX_FILE, IDS_FILE):
+        (path / name).unlink(missing_ok=True)
+    shutil.rmtree(path / STORE_SHARDS_DIR, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        path.rmdir()

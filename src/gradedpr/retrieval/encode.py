@@ -41,7 +41,9 @@ from gradedpr.retrieval.embeddings import (
     IDS_FILE,
     MATRIX_FILE,
     META_FILE,
+    STORE_SHARDS_DIR,
     EmbeddingStore,
+    check_store_dir,
     identity_mismatches,
     read_ids,
     read_json,
@@ -55,7 +57,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 16384
 """Rows per chunk: the unit of memory (texts, token ids, vectors of one chunk) and of resumption."""
 
-SHARDS_DIR = "shards"
+SHARDS_DIR = STORE_SHARDS_DIR
 SHARD_META = "shard.json"
 PROGRESS_FILE = "progress.json"
 
@@ -315,10 +317,16 @@ def encode_to_store(
     keep_shards: bool = False,
     merge: bool | None = None,
     checkpoint: str | None = None,
+    overwrite: bool = True,
 ) -> EmbeddingStore | None:
     """Encode this process's shard and, in the merging process (shard 0 by default), wait for the others
-    and merge. Returns the store in the merging process, None elsewhere."""
+    and merge. Returns the store in the merging process, None elsewhere.
+
+    ``out_dir`` must be empty or hold only a store's entries (see :func:`check_store_dir`); a complete store
+    of other embeddings there is replaced only with ``overwrite``.
+    """
     identity = store_identity(model, corpus)
+    check_store_dir(out_dir, identity, overwrite=overwrite)
     encode_corpus(model, corpus, out_dir, batch_size, shard_id, num_shards, chunk_size, show_progress,
                   max_tokens, identity)
     if merge is None:

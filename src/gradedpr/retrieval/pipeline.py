@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +21,7 @@ from gradedpr.data.ids import IdList
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, MaxTokens, encode_texts
 from gradedpr.retrieval.dense_index import DenseIndex, index_metadata
-from gradedpr.retrieval.embeddings import EmbeddingStore
+from gradedpr.retrieval.embeddings import EmbeddingStore, delete_store
 from gradedpr.retrieval.encode import DEFAULT_CHUNK_SIZE, encode_rows, encode_to_store
 from gradedpr.retrieval.faiss_index import ArraySource, IndexSpec, VectorSource, build_index
 from gradedpr.retrieval.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint
@@ -79,12 +78,16 @@ def build_dense_index(
     corpus_name: str | None = None,
     show_progress: bool = True,
     use_gpu: bool | None = None,
+    overwrite: bool = True,
 ) -> DenseIndex | None:
     """Encode ``corpus`` and index it (flat by default).
 
     With ``embeddings_dir`` the vectors stream into an on-disk store there (sharded over ``num_shards``
     processes, resumable, reused when it already holds this encoder's vectors of this corpus); shard 0 then
     merges and builds the index, and the other shards return None. Without it the vectors are kept in memory.
+    ``embeddings_dir`` must be empty or a store of gradedpr's; another store there is replaced only with
+    ``overwrite``. Without ``keep_embeddings`` only the store's own files are deleted afterwards (the
+    directory too if that leaves it empty).
     """
     spec = spec or IndexSpec("flat")
     source: VectorSource
@@ -95,7 +98,8 @@ def build_dense_index(
                                                      show_progress))
     else:
         store = encode_to_store(model, corpus, embeddings_dir, batch_size, shard_id, num_shards, chunk_size,
-                                show_progress, max_tokens, keep_shards=False, checkpoint=checkpoint)
+                                show_progress, max_tokens, keep_shards=False, checkpoint=checkpoint,
+                                overwrite=overwrite)
         if store is None:
             return None
         identity = store.meta
@@ -109,7 +113,7 @@ def build_dense_index(
     if embeddings_dir is not None:
         meta["embeddings_dir"] = str(embeddings_dir)
         if not keep_embeddings:
-            shutil.rmtree(embeddings_dir, ignore_errors=True)
+            delete_store(embeddings_dir)
             meta["embeddings_dir"] = None
     return DenseIndex(built.index, ids, meta)
 

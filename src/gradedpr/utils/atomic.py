@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from gradedpr.utils.outputs import OutputKind, check_output_dir
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -61,14 +63,24 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
+def atomic_directory(
+    path: str | Path, kind: OutputKind | None = None, *, overwrite: bool = True
+) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it takes the place of ``path``.
 
     If ``path`` already exists, it is renamed aside, the new directory renamed in, and only then is the old
     one deleted, so at every moment either the complete old or the complete new directory is at ``path``
     (or, for an instant between the two renames, at ``<path>.old-*`` from which it is restored on failure).
+
+    An existing ``path`` is replaced only if gradedpr wrote it as a ``kind`` (its marker, nothing but that
+    kind's entries and those of the new content; see :func:`~gradedpr.utils.outputs.check_output_dir`) and
+    ``overwrite`` allows it; otherwise :class:`~gradedpr.errors.OutputError` is raised -- before anything is
+    written when the directory is plainly not ``kind``, at the latest before anything is replaced. Without
+    a ``kind`` the caller has made sure that an existing ``path`` is its own.
     """
     target = Path(path)
+    if kind is not None:
+        check_output_dir(target, kind, overwrite=overwrite, also=None)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
@@ -78,6 +90,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             if child.is_file():
                 with open(child, "rb") as handle:
                     os.fsync(handle.fileno())
+        if kind is not None:
+            check_output_dir(target, kind, overwrite=overwrite, also=[child.name for child in tmp.iterdir()])
         old: Path | None = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
