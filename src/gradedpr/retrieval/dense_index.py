@@ -40,7 +40,7 @@ from gradedpr.retrieval.faiss_index import (
 )
 from gradedpr.retrieval.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint, encoder_settings
 from gradedpr.retrieval.search import DEFAULT_SEARCH_BATCH, search
-from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.atomic import atomic_directory, recover_directory
 from gradedpr.utils.outputs import OutputKind
 
 log = logging.getLogger(__name__)
@@ -210,6 +210,7 @@ class DenseIndex:
         ``search_parameters`` overrides the stored ones; ``mmap`` maps the index file instead of reading it.
         """
         directory = Path(directory)
+        recover_directory(directory)
         if not (directory / META_FILE).is_file():
             raise CheckpointError(f"{directory}: not an index directory (no {META_FILE}); build one with "
                                   "scripts/index.py")
