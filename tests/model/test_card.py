@@ -13,7 +13,7 @@ from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder, BiEncoderConfig
-from gradedpr.model.card import model_card, read_training_record, split_query_count
+from gradedpr.model.card import model_card, read_training_record, refresh_checkpoint_card, split_query_count
 from gradedpr.train.trainer import Trainer, TrainSettings
 
 CONFIG = {
@@ -85,6 +85,15 @@ def test_card_from_a_run_directory(tmp_path: Path) -> None:
     embedded = card.split("```yaml\n")[1].split("```")[0]
     assert yaml.safe_load(embedded)["loss"] == CONFIG["loss"]
     assert "same ranking" in card and "BiEncoder.from_pretrained" in card and "scripts/export.py" in card
+
+
+def test_refresh_adds_the_test_metrics_to_a_saved_checkpoint(tmp_path: Path) -> None:
+    _, ckpt = make_run(tmp_path)
+    (ckpt / "gradedpr.json").write_text(json.dumps({"format_version": 1, **BiEncoderConfig().to_dict()}))
+    (ckpt / "query_encoder").mkdir()
+    (ckpt / "query_encoder" / "config.json").write_text(json.dumps({"hidden_size": 384}))
+    card = refresh_checkpoint_card(ckpt).read_text()
+    assert "| ndcg@10 | 0.3400 | 0.3210 |" in card and "embedding dimension | 384" in card
 
 
 def test_test_metrics_belong_only_to_the_tested_checkpoint(tmp_path: Path) -> None:

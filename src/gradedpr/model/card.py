@@ -27,6 +27,7 @@ import yaml
 
 from gradedpr import __version__
 from gradedpr.model.config import BiEncoderConfig
+from gradedpr.utils.atomic import atomic_write_text
 
 CARD_FILE = "README.md"
 FORM_CHECKPOINT = "gradedpr"
@@ -542,3 +543,20 @@ def checkpoint_card(
     record = read_training_record(run_dir, step=step, best_step=best_step, evaluations=evaluations,
                                   settings=train_settings)
     return model_card(settings, record, form=FORM_CHECKPOINT, dim=dim)
+
+
+def refresh_checkpoint_card(checkpoint: str | Path, run_dir: str | Path | None = None) -> Path:
+    """Rewrite a saved checkpoint's ``README.md`` from its run directory (default: ``checkpoint/../..``).
+
+    For after-the-fact facts, e.g. the test metrics ``scripts/train.py`` measures on the best checkpoint once
+    training is over (``train_summary.json``). Written atomically; returns the card's path.
+    """
+    ckpt = Path(checkpoint)
+    run = Path(run_dir) if run_dir is not None else ckpt.parent.parent
+    settings = BiEncoderConfig.load(ckpt)
+    encoder = _read_json(ckpt / "query_encoder" / "config.json")
+    dim = encoder.get("hidden_size") if isinstance(encoder, dict) else None
+    record = read_training_record(run, checkpoint=ckpt)
+    target = ckpt / CARD_FILE
+    atomic_write_text(target, model_card(settings, record, dim=dim if isinstance(dim, int) else None))
+    return target
