@@ -171,3 +171,41 @@ def test_bad_frozen_settings(setup: tuple) -> None:
         FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), topk=0)
     with pytest.raises(ValueError, match="max_judged"):
         FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), max_judged=0)
+
+
+def test_random_documents_widen_the_topk_lists(setup: tuple) -> None:
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    groups = groups_for(["q2", "q5"])
+    q = torch.tensor(model.encode([g.query for g in groups], "query"))
+    narrow = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=2)
+    wide = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=2,
+                             random_negatives=10)
+    small, big = narrow.topk_lists(groups, q), wide.topk_lists(groups, q)
+    for b, group in enumerate(groups):
+        rows = big.rows[b][big.mask[b]].tolist()
+        assert len(rows) == len(set(rows))
+        assert set(small.rows[b][small.mask[b]].tolist()) <= set(rows)
+        assert len(rows) > int(small.mask[b].sum())  # some random documents were added
+        assert big.labels[b][big.mask[b]].tolist() == [QRELS[group.qid].get(IDS[r], 0) for r in rows]
+    with pytest.raises(ValueError, match="random"):
+        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), random_negatives=-1)
+
+
+@pytest.mark.parametrize("loss", ["listnet", "nll", "lambdaloss"])
+def test_topk_over_the_whole_corpus_equals_corpus_mode(setup: tuple, loss: str) -> None:
+    """With k = the corpus size, a top-k list is the corpus in another column order: same loss, same gradient."""
+    model, corpus, emb_dir = setup
+    model.eval()  # no dropout: both passes see the same network
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    groups = groups_for(["q0", "q1", "q2"])
+    values = []
+    for mode in ("corpus", "topk"):
+        model.zero_grad()
+        step = FrozenPassageStep(model, store, corpus, QRELS, get_loss(loss), candidates=mode, topk=N_DOCS)  # type: ignore[arg-type]
+        value = step(groups)
+        value.backward()
+        grad = torch.cat([p.grad.flatten() for p in model.query_encoder.parameters() if p.grad is not None])
+        values.append((value.detach(), grad.clone()))
+    torch.testing.assert_close(values[0][0], values[1][0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(values[0][1], values[1][1], rtol=1e-4, atol=1e-6)

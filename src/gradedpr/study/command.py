@@ -29,7 +29,7 @@ def run_study(cfg: DictConfig) -> str:
     if cfg.baselines:
         run_baselines(study, output, [dev_split, split])
     if cfg.train:
-        execute(runs, split, python=cfg.get("python"), threads=cfg.get("threads"))
+        execute(runs, split, python=cfg.get("python"), threads=cfg.get("threads"), jobs=int(cfg.jobs))
     rows = collect(plan_runs(regimes, output, str(study.data.name), split), output, split,  # type: ignore[arg-type]
                    dev_split=dev_split)
     add_tests(rows, n_permutations=int(cfg.n_permutations), seed=int(cfg.permutation_seed))

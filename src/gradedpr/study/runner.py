@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.model.biencoder import BiEncoder
@@ -38,25 +38,55 @@ def is_finished(run: PlannedRun, split: str) -> bool:
     return "test" in json.loads(summary.read_text(encoding="utf-8"))
 
 
-def execute(runs: Sequence[PlannedRun], split: str, python: str | None = None, threads: int | None = None) -> None:
-    """Run every unfinished run in order; its stdout/stderr go to ``run_dir/train.log``."""
+def execute(
+    runs: Sequence[PlannedRun], split: str, python: str | None = None, threads: int | None = None, jobs: int = 1
+) -> None:
+    """Run every unfinished run, ``jobs`` at a time; each run's output goes to ``run_dir/train.log``.
+
+    ``threads`` sets OMP/MKL threads per run: on a CPU, ``jobs x threads`` should not exceed the cores (more
+    threads than cores makes every run several times slower, not faster).
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     python = python or sys.executable
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     todo = [r for r in runs if not is_finished(r, split)]
     print(f"study: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to go", flush=True)
-    for number, run in enumerate(todo, 1):
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        began = time.perf_counter()
-        with open(run.run_dir / "train.log", "w", encoding="utf-8") as out:
-            code = subprocess.call(run.command(python), stdout=out, stderr=subprocess.STDOUT, env=env)
-        seconds = time.perf_counter() - began
-        if code != 0:
-            raise RuntimeError(f"study run {run.name} failed (exit {code}): see {run.run_dir / 'train.log'}")
-        load = os.getloadavg()[0]
-        atomic_write_text(run.run_dir / WALL_FILE, json.dumps({"seconds": round(seconds, 1), "load1": load}) + "\n")
-        print(f"[{number}/{len(todo)}] {run.name}: {seconds / 60:.1f} min (load {load:.1f})", flush=True)
+    running: list[tuple[PlannedRun, subprocess.Popen[bytes], float, IO[str]]] = []
+    finished = 0
+    failed: list[str] = []
+    pending = list(todo)
+    while pending or running:
+        while pending and len(running) < jobs:
+            run = pending.pop(0)
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            out: IO[str] = open(run.run_dir / "train.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+            process = subprocess.Popen(run.command(python), stdout=out, stderr=subprocess.STDOUT, env=env)
+            running.append((run, process, time.perf_counter(), out))
+        time.sleep(0.5)
+        for entry in list(running):
+            run, process, began, out = entry
+            code = process.poll()
+            if code is None:
+                continue
+            running.remove(entry)
+            out.close()
+            seconds = time.perf_counter() - began
+            finished += 1
+            if code != 0:
+                failed.append(run.name)
+                print(f"[{finished}/{len(todo)}] {run.name}: FAILED (exit {code}), see {run.run_dir / 'train.log'}",
+                      flush=True)
+                continue
+            load = os.getloadavg()[0]
+            atomic_write_text(run.run_dir / WALL_FILE,
+                              json.dumps({"seconds": round(seconds, 1), "load1": load, "jobs": jobs,
+                                          "threads": threads}) + "\n")
+            print(f"[{finished}/{len(todo)}] {run.name}: {seconds / 60:.1f} min (load {load:.1f})", flush=True)
+    if failed:
+        raise RuntimeError(f"{len(failed)} study run(s) failed: {', '.join(failed)}")
 
 
 def run_baselines(cfg: Any, output: Path, splits: Sequence[str]) -> None:

@@ -68,6 +68,10 @@ def run_training(cfg: DictConfig) -> TrainResult:
     show = bool(cfg.show_progress)
     eval_length = t.get("eval_passage_max_length")
 
+    if t.get("freeze_word_embeddings"):
+        for encoder in (model.query_encoder, model.passage_encoder):  # the same module twice when shared
+            encoder.get_input_embeddings().requires_grad_(False)
+
     frozen_index: DenseIndex | None = None
     embeddings_dir = t.get("embeddings_dir") or default_embeddings_dir(cfg)
     if regime == "frozen":
@@ -121,7 +125,8 @@ def run_training(cfg: DictConfig) -> TrainResult:
         step = FrozenPassageStep(model, store, collection.corpus, train_qrels, loss_fn,
                                  candidates=str(frozen_cfg.get("candidates", "corpus")),  # type: ignore[arg-type]
                                  topk=int(frozen_cfg.get("topk", 100)),
-                                 max_judged=None if max_judged is None else int(max_judged), seed=int(cfg.seed))
+                                 max_judged=None if max_judged is None else int(max_judged),
+                                 random_negatives=int(frozen_cfg.get("random", 0)), seed=int(cfg.seed))
 
     def retrieve_split(m: BiEncoder, split: str) -> Run:
         if frozen_index is not None:

@@ -26,6 +26,7 @@ from gradedpr.train.step import InBatchStep, LossFn, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
 from gradedpr.utils.seeding import rng_state, set_rng_state
+from gradedpr.utils.torch_state import load_plain_state
 
 log = logging.getLogger(__name__)
 STATE_FILE = "trainer_state.pt"
@@ -154,7 +155,7 @@ class Trainer:
         path = Path(checkpoint) / STATE_FILE
         if not path.exists():
             raise CheckpointError(f"{path}: no trainer state to resume from (use a checkpoints/last directory)")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_plain_state(path)  # weights_only: refuses pickled objects that would run code
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
