@@ -76,7 +76,7 @@ def test_a_user_file_inside_an_index_blocks_even_overwrite(tiny_beir: Path, tiny
     with pytest.raises(OutputError, match=r"holds 'notes\.txt', which gradedpr did not write"):
         run_index(index_config(tiny_beir, tiny_model_dir, tmp_path, "overwrite=true"))
     assert (tmp_path / "index" / "notes.txt").read_text() == "mine\n"
-    assert DenseIndex.load(tmp_path / "index").meta["num_vectors"] == 8
+    assert DenseIndex.load(tmp_path / "index").meta["num_vectors"] == 12
 
 
 def test_embeddings_dir_holding_other_files_is_refused_before_any_work(tiny_beir: Path, tiny_model_dir: Path,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -185,11 +186,16 @@ def _quiet_transformers() -> None:
 def _load_encoder(path: Path) -> PreTrainedModel:
     _quiet_transformers()
     try:
-        return AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
-    except TypeError:
-        return AutoModel.from_pretrained(str(path), local_files_only=True)
+        try:
+            return AutoModel.from_pretrained(str(path), local_files_only=True, add_pooling_layer=False)
+        except TypeError:
+            return AutoModel.from_pretrained(str(path), local_files_only=True)
+    except SafetensorError as exc:  # a truncated or damaged weights file
+        weights = sorted(path.glob("*.safetensors"))
+        where = weights[0] if len(weights) == 1 else path
+        raise CheckpointError(f"{where}: truncated or corrupt weights ({' '.join(str(exc).split())})") from None
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot load an HF encoder: {exc}") from exc
+        raise CheckpointError(f"{path}: cannot load an HF encoder: {' '.join(str(exc).split())}") from exc
 
 
 def _load_tokenizer(path: Path) -> PreTrainedTokenizerBase:
