@@ -20,6 +20,7 @@ from gradedpr.evaluation.report import write_metrics_json
 from gradedpr.evaluation.runfile import write_trec_run
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.model.card import refresh_checkpoint_card
 from gradedpr.retrieval.dense_index import DenseIndex
 from gradedpr.retrieval.faiss_index import IndexSpec
 from gradedpr.retrieval.pipeline import Run, build_dense_index, retrieve
@@ -50,6 +51,7 @@ def run_training(cfg: DictConfig) -> TrainResult:
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     t = cfg.train
     test_split = t.get("test_split")
+    eval_split = str(t.eval_split)
     splits = ["train", str(t.eval_split)] + ([str(test_split)] if test_split else [])
     collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
     train_qrels = collection.qrels["train"]
@@ -128,11 +130,14 @@ def run_training(cfg: DictConfig) -> TrainResult:
                                  max_judged=None if max_judged is None else int(max_judged),
                                  random_negatives=int(frozen_cfg.get("random", 0)), seed=int(cfg.seed))
 
+    test_length = t.get("test_passage_max_length") or eval_length
+
     def retrieve_split(m: BiEncoder, split: str) -> Run:
         if frozen_index is not None:
             return retrieve(m, collection, split, k=int(t.eval_k), index=frozen_index,
                             batch_size=int(t.eval_batch_size), show_progress=False)
-        with passage_length(m, None if eval_length is None else int(eval_length)):
+        length = test_length if split == test_split and split != eval_split else eval_length
+        with passage_length(m, None if length is None else int(length)):
             return retrieve(m, collection, split, k=int(t.eval_k), batch_size=int(t.eval_batch_size),
                             show_progress=False)
 
@@ -152,7 +157,6 @@ def run_training(cfg: DictConfig) -> TrainResult:
             sampler.negatives = mine_negatives(m, collection.corpus, train_queries, int(t.negatives_depth),
                                                batch_size=int(t.eval_batch_size), show_progress=False)
 
-    eval_split = str(t.eval_split)
     evaluate = evaluate_on(eval_split)
 
     logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
@@ -177,6 +181,7 @@ def run_training(cfg: DictConfig) -> TrainResult:
             summary["test"] = test_metrics
             summary["test_checkpoint"] = str(best)
             atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+            refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
     finally:
         logger.close()
     first, last = result.evaluations[0], result.evaluations[-1]

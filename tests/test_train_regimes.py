@@ -1,0 +1,72 @@
+"""scripts/train.py in both regimes on a tiny BEIR collection: test run files, frozen passages, mined negatives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gradedpr.evaluation.runfile import read_trec_run
+from gradedpr.model import BiEncoder
+from gradedpr.retrieval.fingerprint import encoder_fingerprint
+from test_end_to_end import run_script, write_tiny_beir
+
+
+def common(data: Path, model: Path, run_dir: Path) -> list[str]:
+    return [f"data.path={data}", "data.builtin=false", "data.name=tiny", f"model.name_or_path={model}",
+            "logger=none", "train.max_steps=4", "train.eval_every=2", "train.batch_size=2", "train.eval_k=10",
+            "train.lr=1e-3", "train.test_split=test", f"hydra.run.dir={run_dir}", "show_progress=false"]
+
+
+def check_test_outputs(run_dir: Path) -> dict:
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert "test/ndcg@10" in summary["test"]
+    metrics = json.loads((run_dir / "test" / "metrics.json").read_text())
+    assert metrics["mean_over"] == "qrels" and set(metrics["per_query"]) == {"q6", "q7", "q8"}
+    assert metrics["mean"]["ndcg@10"] == pytest.approx(summary["test"]["test/ndcg@10"])
+    assert set(read_trec_run(run_dir / "test" / "run.trec")) == {"q6", "q7", "q8"}
+    card = (Path(summary["test_checkpoint"]) / "README.md").read_text()
+    assert "test" in card.lower()
+    return summary
+
+
+def test_frozen_regime_trains_queries_only_and_keeps_test_run(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = write_tiny_beir(tmp_path / "tiny")
+    run_dir = tmp_path / "frozen"
+    emb = tmp_path / "emb"
+    run_script("train.py", *common(data, tiny_model_dir, run_dir), "train.regime=frozen",
+               f"train.embeddings_dir={emb}", "train.frozen.candidates=topk", "train.frozen.topk=5",
+               "train.frozen.random=3")
+    check_test_outputs(run_dir)
+    assert (emb / "embeddings.json").is_file()  # the store the passages were encoded into, once
+    last = BiEncoder.from_pretrained(run_dir / "checkpoints" / "last")
+    start = BiEncoder.from_pretrained(tiny_model_dir, passage_max_length=last.config.passage_max_length)
+    assert encoder_fingerprint(last, "passage") == encoder_fingerprint(start, "passage")
+    assert encoder_fingerprint(last, "query") != encoder_fingerprint(start, "query")
+
+
+def test_full_regime_with_model_negatives_refreshed(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = write_tiny_beir(tmp_path / "tiny")
+    run_dir = tmp_path / "full"
+    out = run_script("train.py", *common(data, tiny_model_dir, run_dir), "train.group_size=3",
+                     "train.negatives=model", "train.negatives_depth=8", "train.negatives_refresh_every=2",
+                     "train.eval_passage_max_length=32", "train.test_passage_max_length=64")
+    assert "re-mining negatives" in out
+    check_test_outputs(run_dir)
+    assert json.loads((run_dir / "test" / "metrics.json").read_text())["extra"]["model"]["passage_max_length"] == 64
+
+
+def test_bad_regime_settings_are_one_line(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = write_tiny_beir(tmp_path / "tiny")
+    for bad, message in (("train.regime=half", "train.regime"), ("train.negatives=magic", "train.negatives")):
+        done = subprocess.run(
+            [sys.executable, "scripts/train.py", *common(data, tiny_model_dir, tmp_path / "r"), bad],
+            cwd=Path(__file__).resolve().parents[1], env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode != 0 and message in done.stderr
