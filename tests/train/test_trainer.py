@@ -110,3 +110,25 @@ def test_settings_are_validated() -> None:
         TrainSettings(batch_size=0)
     with pytest.raises(ValueError, match="lr"):
         TrainSettings(lr=0)
+
+
+def test_resuming_a_finished_run_returns_without_training(tiny_model_dir: Path, tmp_path: Path) -> None:
+    done = make_trainer(tiny_model_dir, tmp_path, max_steps=2, eval_every=0)
+    done.train()
+    last = tmp_path / "checkpoints" / "last"
+    again = make_trainer(last, tmp_path, max_steps=2, eval_every=0)
+    again.resume(last)
+    before = [p.detach().clone() for p in again.model.parameters()]
+    result = again.train()  # was UnboundLocalError: the loop never ran
+    assert result.steps == 2
+    for got, want in zip(again.model.parameters(), before, strict=True):
+        assert torch.equal(got.detach(), want)
+
+
+def test_logged_grad_norm_is_the_norm_before_clipping(tiny_model_dir: Path, tmp_path: Path) -> None:
+    trainer = make_trainer(tiny_model_dir, tmp_path, max_steps=1, eval_every=0, max_grad_norm=1e-6,
+                           eval_at_start=False)
+    trainer.train()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    norm = next(r["train/grad_norm"] for r in records if "train/grad_norm" in r)
+    assert norm > 1e-3  # far above the clipping threshold: logged before clipping

@@ -49,7 +49,7 @@ class GroupSampler:
         self.max_positives = max_positives
         self.seed = seed
         self.negatives = negatives
-        self.corpus_ids = list(corpus_ids)
+        self.corpus_ids = corpus_ids  # indexed, never copied (an arrow-backed IdList stays in arrow)
         self.qrels = qrels
         self.queries = queries
         self.qids: list[str] = []

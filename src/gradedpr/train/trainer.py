@@ -212,9 +212,10 @@ class Trainer:
                     raise FloatingPointError(f"non-finite loss at step {self.step}: {loss.item()}")
                 loss.backward()
                 total += float(loss.detach())
-            norm = grad_norm(params)
-            if self.s.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, self.s.max_grad_norm)
+            if self.s.max_grad_norm > 0:  # the norm before clipping, computed once
+                norm = float(torch.nn.utils.clip_grad_norm_(params, self.s.max_grad_norm))
+            else:
+                norm = grad_norm(params)
             self.optimizer.step()
             self.scheduler.step()
             self.step += 1
