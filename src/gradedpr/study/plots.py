@@ -57,6 +57,10 @@ def plot_dev_curves(rows: Sequence[Row], path: Path, measure: str = "nDCG@10") -
             means = [np.mean([v for curve in row.curves for s, v in curve if s == step]) for step in steps]
             ax.plot(steps, means, marker="o", markersize=3, label=row.loss,
                     linestyle="--" if row.loss == "nll" else "-")
+        zeroshot = next((r for r in rows if r.loss == "zeroshot" and r.dev), None)
+        if zeroshot is not None:
+            ax.axhline(zeroshot.dev_mean, linestyle=":", color="black", linewidth=1,
+                       label=f"zeroshot {zeroshot.dev_mean:.4f}")
         ax.set_xlabel("step")
         ax.set_ylabel(f"dev {measure} (mean over seeds)")
         ax.set_title(f"{regime} regime")
