@@ -22,13 +22,15 @@ from gradedpr.losses.ranking_utils import (
 from gradedpr.losses.registry import register_loss
 
 
-def approx_ranks(scores: Tensor, mask: Tensor, temperature: float) -> Tensor:
-    r"""Smooth 1-based ranks ``[B, M]``: :math:`1 + \sum_{j \ne i, j \text{ valid}} \sigma((s_j - s_i)/T)`.
+def relevant_ranks(scores: Tensor, mask: Tensor, picked: Tensor, temperature: float) -> Tensor:
+    r"""Smooth 1-based ranks ``[B, J]`` of the items at positions ``picked``:
+    :math:`1 + \sum_{j \ne i, j \text{ valid}} \sigma((s_j - s_i)/T)`.
 
     The diagonal term :math:`\sigma(0) = 1/2` is included and compensated by starting from 1/2, which avoids
-    building an identity mask. O(M^2) memory per list. Values on padded slots are meaningless.
+    building an identity mask. O(J M) memory per list. Values at padded positions are meaningless.
     """
-    pairwise = torch.sigmoid((scores.unsqueeze(-2) - scores.unsqueeze(-1)) / temperature)  # [b, i, j]
+    chosen = torch.gather(scores, -1, picked)
+    pairwise = torch.sigmoid((scores.unsqueeze(-2) - chosen.unsqueeze(-1)) / temperature)  # [b, i in J, j]
     return 0.5 + (pairwise * mask.unsqueeze(-2).to(pairwise.dtype)).sum(dim=-1)
 
 
@@ -80,11 +82,17 @@ def approx_ndcg_loss(
         return empty_loss(clean)
     clean, grades = widen_for_gain(clean, grades, mask, gain)
     g = gains(grades, mask, gain)
-    ranks = approx_ranks(clean, mask, temperature)
-    contrib = g * discounts(ranks)
+    # Only items with gain contribute to the DCG, so smoothed ranks are needed for them alone: [B, J, M]
+    # pairs instead of [B, M, M] (a list of a whole corpus with a few dozen judged documents stays cheap).
+    relevant = mask & (g > 0)
+    width = max(1, int(relevant.sum(dim=-1).max()))
+    picked = torch.argsort(relevant.to(torch.int8), dim=-1, descending=True, stable=True)[..., :width]
+    ranks = relevant_ranks(clean, mask, picked, temperature)
+    contrib = torch.gather(g, -1, picked) * discounts(ranks)
     if k is not None:
         contrib = contrib * torch.sigmoid((k + 0.5 - ranks) / cutoff_temperature)
-    contrib = torch.where(mask, contrib, torch.zeros_like(contrib))
+    keep = torch.gather(relevant, -1, picked)
+    contrib = torch.where(keep, contrib, torch.zeros_like(contrib))
     ideal = ideal_dcg(g, k)
     per_list = 1.0 - safe_divide(contrib.sum(dim=-1), ideal)
     return reduce_lists(per_list, ideal > 0, clean).to(scores.dtype)
