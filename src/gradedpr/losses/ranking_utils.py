@@ -25,8 +25,10 @@ from torch import Tensor
 
 from gradedpr.errors import DataError
 
-GAINS: tuple[str, ...] = ("linear", "exp2")
-"""Gain functions: ``linear`` = the grade itself (trec_eval), ``exp2`` = ``2**grade - 1`` (LTR libraries)."""
+GAINS: tuple[str, ...] = ("linear", "exp2", "binary")
+"""Gain functions: ``linear`` = the grade itself (trec_eval), ``exp2`` = ``2**grade - 1`` (LTR libraries),
+``binary`` = 1 for any grade > 0 (turns a gain-based loss into its binary-relevance form, for ablations;
+pairwise losses still form their pairs from the grades)."""
 
 
 def check_choice(name: str, value: object, choices: Iterable[object]) -> None:
@@ -107,10 +109,14 @@ def widen_for_gain(scores: Tensor, grades: Tensor, mask: Tensor, gain: str) -> t
 
 
 def gains(labels: Tensor, mask: Tensor, gain: str) -> Tensor:
-    """Per-item gain: ``linear`` -> ``max(y, 0)``; ``exp2`` -> ``2**max(y, 0) - 1``; padded slots -> 0."""
+    """Per-item gain: ``linear`` -> ``max(y, 0)``; ``exp2`` -> ``2**max(y, 0) - 1``; ``binary`` -> ``1[y > 0]``;
+    padded slots -> 0."""
     check_choice("gain", gain, GAINS)
     grade = labels.clamp(min=0)
-    out = grade if gain == "linear" else torch.exp2(grade) - 1.0
+    if gain == "binary":
+        out = (grade > 0).to(grade.dtype if grade.is_floating_point() else torch.float32)
+    else:
+        out = grade if gain == "linear" else torch.exp2(grade) - 1.0
     return out.masked_fill(~mask, 0.0)
 
 
