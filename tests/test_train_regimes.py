@@ -63,10 +63,37 @@ def test_bad_regime_settings_are_one_line(tiny_model_dir: Path, tmp_path: Path) 
     import sys
 
     data = write_tiny_beir(tmp_path / "tiny")
-    for bad, message in (("train.regime=half", "train.regime"), ("train.negatives=magic", "train.negatives")):
+    cases = (("train.regime=half", "train.regime"), ("train.negatives=magic", "train.negatives"),
+             ("train.frozen.topk=0", "train.frozen.topk"), ("train.batch_size=0", "train.batch_size"),
+             ("train.negatives_refresh_every=5", "train.negatives_refresh_every"))
+    for bad, message in cases:
+        extra = ["train.regime=frozen"] if "frozen" in bad else []
         done = subprocess.run(
-            [sys.executable, "scripts/train.py", *common(data, tiny_model_dir, tmp_path / "r"), bad],
+            [sys.executable, "scripts/train.py", *common(data, tiny_model_dir, tmp_path / "r"), *extra, bad],
             cwd=Path(__file__).resolve().parents[1], env={**os.environ, "HF_HUB_OFFLINE": "1"},
             capture_output=True, text=True, timeout=300,
         )
-        assert done.returncode != 0 and message in done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], (bad, done.stderr[-500:])
+
+
+def test_frozen_regime_refuses_a_store_of_another_encoder(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = write_tiny_beir(tmp_path / "tiny")
+    emb = tmp_path / "emb"
+    run_script("train.py", *common(data, tiny_model_dir, tmp_path / "a"), "train.regime=frozen",
+               f"train.embeddings_dir={emb}", "train.max_steps=1")
+    before = sorted((p.name, p.stat().st_size) for p in emb.iterdir())
+    done = subprocess.run(  # another passage length = another passage encoder identity
+        [sys.executable, "scripts/train.py", *common(data, tiny_model_dir, tmp_path / "b"), "train.regime=frozen",
+         f"train.embeddings_dir={emb}", "model.passage_max_length=16"],
+        cwd=Path(__file__).resolve().parents[1], env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(emb) in lines[0] and "another passage encoder or corpus" in lines[0]
+    assert sorted((p.name, p.stat().st_size) for p in emb.iterdir()) == before

@@ -22,6 +22,10 @@ class DataError(GradedprError, ValueError):
         super().__init__(f"{where}{message}")
 
 
+class ConfigError(GradedprError, ValueError):
+    """A setting with a value gradedpr cannot use; the message names the setting and what is allowed."""
+
+
 class CheckpointError(GradedprError):
     """A checkpoint or index directory that cannot be loaded, or does not match what it is used with."""
 

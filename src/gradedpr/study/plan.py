@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gradedpr.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class PlannedRun:
@@ -37,7 +39,7 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
     for regime, spec in regimes.items():
         for key in ("losses", "seeds"):
             if not spec.get(key):
-                raise ValueError(f"study.regimes.{regime}.{key} must be a non-empty list")
+                raise ConfigError(f"study.regimes.{regime}.{key} must be a non-empty list")
         overrides: Sequence[str] = [str(o) for o in spec.get("overrides") or []]
         for loss in spec["losses"]:
             for seed in spec["seeds"]:

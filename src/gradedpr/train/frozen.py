@@ -38,7 +38,7 @@ from torch import Tensor
 
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.sampler import TrainGroup
-from gradedpr.errors import CheckpointError
+from gradedpr.errors import CheckpointError, ConfigError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.batching import MaxTokens
 from gradedpr.retrieval.embeddings import META_FILE, EmbeddingStore, identity_mismatches, read_json
@@ -111,13 +111,13 @@ class FrozenPassageStep:
         seed: int = 0,
     ) -> None:
         if candidates not in CANDIDATES:
-            raise ValueError(f"train.frozen.candidates must be one of {CANDIDATES}, got {candidates!r}")
+            raise ConfigError(f"train.frozen.candidates must be one of {CANDIDATES}, got {candidates!r}")
         if topk < 1:
-            raise ValueError(f"train.frozen.topk must be >= 1, got {topk}")
+            raise ConfigError(f"train.frozen.topk must be >= 1, got {topk}")
         if max_judged is not None and max_judged < 1:
-            raise ValueError(f"train.frozen.max_judged must be >= 1 or null, got {max_judged}")
+            raise ConfigError(f"train.frozen.max_judged must be >= 1 or null, got {max_judged}")
         if random_negatives < 0:
-            raise ValueError(f"train.frozen.random must be >= 0, got {random_negatives}")
+            raise ConfigError(f"train.frozen.random must be >= 0, got {random_negatives}")
         if store.num_rows != len(corpus):
             raise CheckpointError(f"{store.directory}: {store.num_rows} rows for a corpus of {len(corpus)}")
         self.model = model
@@ -231,6 +231,6 @@ class FrozenPassageStep:
 def freeze_passage_encoder(model: BiEncoder) -> None:
     """Stop gradients into the passage encoder (and its dropout); refuses a shared encoder."""
     if model.config.shared:
-        raise ValueError("train.regime=frozen needs two encoders: set model.shared=false")
+        raise ConfigError("train.regime=frozen needs two encoders: set model.shared=false")
     model.passage_encoder.requires_grad_(False)
     model.passage_encoder.eval()

@@ -15,6 +15,7 @@ from gradedpr.data.collection import Collection
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
+from gradedpr.errors import ConfigError
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run
 from gradedpr.evaluation.report import write_metrics_json
 from gradedpr.evaluation.runfile import write_trec_run
@@ -59,10 +60,10 @@ def run_training(cfg: DictConfig) -> TrainResult:
 
     regime = str(t.get("regime", "full"))
     if regime not in REGIMES:
-        raise ValueError(f"train.regime must be one of {REGIMES}, got {regime!r}")
+        raise ConfigError(f"train.regime must be one of {REGIMES}, got {regime!r}")
     negatives_kind = str(t.negatives)
     if negatives_kind not in NEGATIVES:
-        raise ValueError(f"train.negatives must be one of {NEGATIVES}, got {negatives_kind!r}")
+        raise ConfigError(f"train.negatives must be one of {NEGATIVES}, got {negatives_kind!r}")
 
     start = cfg.resume_from or cfg.model.name_or_path
     model = BiEncoder.from_pretrained(str(start), **model_overrides(cfg.model))
@@ -79,7 +80,7 @@ def run_training(cfg: DictConfig) -> TrainResult:
     if regime == "frozen":
         freeze_passage_encoder(model)
         if eval_length is not None and int(eval_length) != model.config.passage_max_length:
-            raise ValueError("train.eval_passage_max_length must equal model.passage_max_length in the frozen "
+            raise ConfigError("train.eval_passage_max_length must equal model.passage_max_length in the frozen "
                              "regime (the passages are encoded once, at model.passage_max_length)")
         store = frozen_store(model, collection.corpus, embeddings_dir, batch_size=int(t.eval_batch_size),
                              show_progress=show, checkpoint=str(cfg.model.name_or_path))
@@ -150,7 +151,7 @@ def run_training(cfg: DictConfig) -> TrainResult:
     refresh: Callable[[BiEncoder, int], None] | None = None
     refresh_every = int(t.get("negatives_refresh_every") or 0)
     if refresh_every and (regime == "frozen" or negatives_kind != "model"):
-        raise ValueError("train.negatives_refresh_every needs train.negatives=model and train.regime=full")
+        raise ConfigError("train.negatives_refresh_every needs train.negatives=model and train.regime=full")
     if refresh_every:
         def refresh(m: BiEncoder, at_step: int) -> None:
             log.info("step %d: re-mining negatives with the current model", at_step)

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import CheckpointError
+from gradedpr.errors import CheckpointError, ConfigError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
 from gradedpr.train.loggers import MetricsLogger
@@ -56,9 +56,9 @@ class TrainSettings:
     def __post_init__(self) -> None:
         for name in ("batch_size", "group_size", "max_steps", "grad_accum", "log_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
-            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
 
 
 @dataclass
