@@ -1,4 +1,4 @@
-"""Run a study: ``python scripts/study.py [study=nfcorpus|quick] [only=[frozen]] [train=false]`` (``make study``).
+"""Run a study: ``python scripts/study.py [study=nfcorpus|quick] [only=[frozen]] [train_runs=false]`` (``make study``).
 
 Trains every (regime, loss, seed) of ``configs/study/<name>.yaml`` with identical budgets, evaluates each
 run's best-dev checkpoint once on test (per-query run files kept), adds the zero-shot and BM25 rows, and

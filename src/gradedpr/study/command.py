@@ -28,7 +28,7 @@ def run_study(cfg: DictConfig) -> str:
     atomic_write_text(output / "study.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.baselines:
         run_baselines(study, output, [dev_split, split])
-    if cfg.train:
+    if cfg.train_runs:
         execute(runs, split, python=cfg.get("python"), threads=cfg.get("threads"), jobs=int(cfg.jobs))
     rows = collect(plan_runs(regimes, output, str(study.data.name), split), output, split,  # type: ignore[arg-type]
                    dev_split=dev_split)
