@@ -104,3 +104,17 @@ def test_runs_on_different_queries_are_refused(tmp_path: Path) -> None:
     write_metrics(run.run_dir / "test", {q: 0.1 for q in QIDS[:-1]})
     with pytest.raises(ValueError, match="different queries"):
         collect(plan_runs(REGIMES, tmp_path, "toy", "test"), tmp_path, "test")
+
+
+def test_pair_tests_compare_any_two_rows(tmp_path: Path) -> None:
+    from gradedpr.study.aggregate import pair_tests, pairs_markdown
+
+    written = fake_study(tmp_path)
+    rows = collect(plan_runs(REGIMES, tmp_path, "toy", "test"), tmp_path, "test")
+    results = pair_tests(rows, [["frozen/listnet", "frozen/nll"], ["frozen/missing", "frozen/nll"]], n_permutations=500)
+    assert len(results) == 1  # a pair naming a row that does not exist is skipped
+    a = np.array([np.mean([written[("listnet", s)][q] for s in (1, 2)]) for q in QIDS])
+    b = np.array([np.mean([written[("nll", s)][q] for s in (1, 2)]) for q in QIDS])
+    assert results[0]["p_perm"] == randomization_test(a, b, n_permutations=500, seed=0)
+    assert results[0]["diff"] == pytest.approx(a.mean() - b.mean())
+    assert "frozen/listnet" in pairs_markdown(results) and pairs_markdown([]) == ""

@@ -176,3 +176,35 @@ def rows_to_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return [{"regime": r.regime, "loss": r.loss, "seeds": r.seeds, "dev": r.dev, "test": r.test,
              "test_mean": r.test_mean, "test_std": r.test_std, "minutes": r.minutes, "best_steps": r.best_steps,
              "tests": r.tests, "curves": r.curves} for r in rows]
+
+
+def pair_tests(rows: Sequence[Row], pairs: Sequence[Sequence[str]], n_permutations: int = 10000,
+               seed: int = 0) -> list[dict[str, Any]]:
+    """Paired tests between any two rows named ``"<regime>/<loss>"`` (e.g. an ablation against its loss)."""
+    by_name = {f"{r.regime}/{r.loss}": r for r in rows}
+    results: list[dict[str, Any]] = []
+    for pair in pairs:
+        first, second = (str(name) for name in pair)
+        if first not in by_name or second not in by_name:
+            continue
+        a_row, b_row = by_name[first], by_name[second]
+        qids = sorted(b_row.per_query)
+        if sorted(a_row.per_query) != qids:
+            raise ValueError(f"{first} and {second} were evaluated on different queries")
+        a = np.array([a_row.per_query[q] for q in qids])
+        b = np.array([b_row.per_query[q] for q in qids])
+        results.append({"a": first, "b": second, "diff": float(a.mean() - b.mean()),
+                        "p_perm": randomization_test(a, b, n_permutations=n_permutations, seed=seed),
+                        "p_t": paired_t_test(a, b), "wins": int((a > b).sum()), "ties": int((a == b).sum()),
+                        "losses": int((a < b).sum())})
+    return results
+
+
+def pairs_markdown(results: Sequence[dict[str, Any]]) -> str:
+    """The extra paired comparisons as a Markdown table (empty string when there are none)."""
+    if not results:
+        return ""
+    lines = ["| a | b | diff (a - b) | p perm | p t | W/T/L |", "|---|---|---:|---:|---:|---|"]
+    lines += [f"| {r['a']} | {r['b']} | {r['diff']:+.4f} | {r['p_perm']:.4f} | {r['p_t']:.4f} | "
+              f"{r['wins']}/{r['ties']}/{r['losses']} |" for r in results]
+    return "\n".join(lines) + "\n"

@@ -7,7 +7,15 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gradedpr.study.aggregate import add_tests, collect, markdown_table, rows_to_json, summary_csv
+from gradedpr.study.aggregate import (
+    add_tests,
+    collect,
+    markdown_table,
+    pair_tests,
+    pairs_markdown,
+    rows_to_json,
+    summary_csv,
+)
 from gradedpr.study.plan import plan_runs
 from gradedpr.study.plots import plot_dev_curves, plot_test
 from gradedpr.study.runner import execute, run_baselines
@@ -33,11 +41,15 @@ def run_study(cfg: DictConfig) -> str:
     rows = collect(plan_runs(regimes, output, str(study.data.name), split), output, split,  # type: ignore[arg-type]
                    dev_split=dev_split)
     add_tests(rows, n_permutations=int(cfg.n_permutations), seed=int(cfg.permutation_seed))
+    pairs = pair_tests(rows, OmegaConf.to_container(study.get("pairs") or []),  # type: ignore[arg-type]
+                       n_permutations=int(cfg.n_permutations), seed=int(cfg.permutation_seed))
     table = markdown_table(rows)
+    if pairs:
+        table += "\nOther paired comparisons (per-query test nDCG@10 averaged over seeds):\n\n" + pairs_markdown(pairs)
     docs = Path(str(cfg.docs))
     atomic_write_text(docs / "summary.csv", summary_csv(rows))
     atomic_write_text(docs / "summary.md", table)
-    atomic_write_text(docs / "summary.json", json.dumps(rows_to_json(rows), indent=1) + "\n")
+    atomic_write_text(docs / "summary.json", json.dumps({"rows": rows_to_json(rows), "pairs": pairs}, indent=1) + "\n")
     plot_test(rows, docs / "test_ndcg10.png")
     plot_dev_curves(rows, docs / "dev_curves.png")
     print(table)
