@@ -67,3 +67,20 @@ def write_metrics_json(path: str | Path, result: EvalResult, extra: Mapping[str,
     """
     text = json.dumps(result_to_dict(result, extra), indent=2, allow_nan=False) + "\n"
     atomic_write_text(path, text)
+
+
+def write_run_and_metrics(
+    run: Mapping[str, Mapping[str, float]],
+    qrels: Mapping[str, Mapping[str, int]],
+    out_dir: str | Path,
+    tag: str,
+    extra: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Score ``run`` against ``qrels`` and keep it: ``out_dir/run.trec`` and the per-query ``out_dir/metrics.json``."""
+    from gradedpr.evaluation.metrics import evaluate_run
+    from gradedpr.evaluation.runfile import write_trec_run
+
+    result = evaluate_run(run, qrels)
+    write_trec_run(Path(out_dir) / "run.trec", run, tag=tag)
+    write_metrics_json(Path(out_dir) / "metrics.json", result, {"tag": tag, **(extra or {})})
+    return result

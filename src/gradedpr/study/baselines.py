@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from gradedpr.data.collection import Collection
-from gradedpr.evaluation.metrics import EvalResult, evaluate_run
-from gradedpr.evaluation.report import write_metrics_json
-from gradedpr.evaluation.runfile import write_trec_run
 
 Run = dict[str, dict[str, float]]
 
@@ -37,11 +33,3 @@ def bm25_run(collection: Collection, queries: Mapping[str, str], k: int = 1000) 
         docids = corpus.ids.take(hits)
         run[qid] = {d: float(s) for d, s in zip(docids, values.tolist(), strict=True) if s > 0}
     return run
-
-
-def write_run_and_metrics(run: Run, collection: Collection, split: str, out_dir: Path, tag: str) -> EvalResult:
-    """Keep ``run`` as ``out_dir/run.trec`` and its per-query metrics as ``out_dir/metrics.json``."""
-    result = evaluate_run(run, collection.qrels[split])
-    write_trec_run(out_dir / "run.trec", run, tag=tag)
-    write_metrics_json(out_dir / "metrics.json", result, {"split": split, "tag": tag})
-    return result

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from gradedpr.data.from_config import collection_from_config
+from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.faiss_index import IndexSpec
 from gradedpr.retrieval.pipeline import build_dense_index, retrieve
-from gradedpr.study.baselines import bm25_run, write_run_and_metrics
+from gradedpr.study.baselines import bm25_run
 from gradedpr.study.plan import PlannedRun
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
@@ -97,8 +98,8 @@ def run_baselines(cfg: Any, output: Path, splits: Sequence[str]) -> None:
     for split in splits:
         target = output / "baselines" / "bm25" / split
         if not (target / "metrics.json").is_file():
-            result = write_run_and_metrics(bm25_run(collection, collection.split_queries(split)), collection, split,
-                                           target, tag="bm25")
+            run = bm25_run(collection, collection.split_queries(split))
+            result = write_run_and_metrics(run, collection.qrels[split], target, tag="bm25", extra={"split": split})
             print(f"bm25 {split}: ndcg@10 {result.mean['ndcg@10']:.4f}", flush=True)
     model: BiEncoder | None = None
     for split in splits:
@@ -112,5 +113,5 @@ def run_baselines(cfg: Any, output: Path, splits: Sequence[str]) -> None:
                                       embeddings_dir=zs.get("embeddings_dir"), show_progress=False)
             assert index is not None
         run = retrieve(model, collection, split, k=1000, index=index, show_progress=False)
-        result = write_run_and_metrics(run, collection, split, target, tag="zeroshot")
+        result = write_run_and_metrics(run, collection.qrels[split], target, tag="zeroshot", extra={"split": split})
         print(f"zeroshot {split}: ndcg@10 {result.mean['ndcg@10']:.4f}", flush=True)

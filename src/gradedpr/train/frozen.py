@@ -132,6 +132,7 @@ class FrozenPassageStep:
         self.seed = seed
         self.calls = 0
         self.matrix: Tensor | None = None
+        self.rows_on_disk = store.memmap()  # top-k lists gather their rows from here (opened once)
         if candidates == "corpus":
             self.matrix = torch.from_numpy(store.load()).to(model.device)
         self._judged_rows: dict[str, tuple[list[int], list[int]]] = {}
@@ -213,7 +214,7 @@ class FrozenPassageStep:
             return full.gather(1, lists.rows.to(full.device))
         flat = lists.rows.flatten().numpy()
         unique, inverse = np.unique(flat, return_inverse=True)
-        vectors = np.ascontiguousarray(self.store.memmap()[unique])
+        vectors = np.ascontiguousarray(self.rows_on_disk[unique])
         passages = torch.from_numpy(vectors).to(query_emb.device)[torch.from_numpy(inverse)]
         passages = passages.view(*lists.rows.shape, -1)
         return torch.einsum("bh,blh->bl", query_emb, passages) / self.model.config.temperature

@@ -9,7 +9,6 @@ documents from the candidates, as for every source; unjudged documents stay and 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from gradedpr.model.biencoder import BiEncoder
 from gradedpr.retrieval.dense_index import DenseIndex
 from gradedpr.retrieval.faiss_index import IndexSpec
 from gradedpr.retrieval.pipeline import build_dense_index, encode_queries
-
-log = logging.getLogger(__name__)
 
 
 def mine_negatives(

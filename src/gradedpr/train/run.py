@@ -11,14 +11,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from gradedpr.data.collection import Collection
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import ConfigError
-from gradedpr.evaluation.metrics import EvalResult, evaluate_run
-from gradedpr.evaluation.report import write_metrics_json
-from gradedpr.evaluation.runfile import write_trec_run
+from gradedpr.evaluation.metrics import evaluate_run
+from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
@@ -172,8 +170,10 @@ def run_training(cfg: DictConfig) -> TrainResult:
         if test_split:
             best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
             best_model = BiEncoder.from_pretrained(best).to(model.device)
-            result_test = evaluate_and_write(best_model, collection, str(test_split), run_dir / str(test_split),
-                                             retrieve_split, tag=f"{run_dir.name}-{best.name}")
+            result_test = write_run_and_metrics(
+                retrieve_split(best_model, str(test_split)), collection.qrels[str(test_split)],
+                run_dir / str(test_split), tag=f"{run_dir.name}-{best.name}",
+                extra={"split": str(test_split), "model": best_model.config.to_dict()})
             test_metrics = {f"{test_split}/{k}": v for k, v in result_test.mean.items()}
             logger.log(test_metrics, result.steps)
             logger.summary(test_metrics)
@@ -213,20 +213,3 @@ def passage_length(model: BiEncoder, length: int | None) -> Iterator[None]:
         yield
     finally:
         model.config.passage_max_length = previous
-
-
-def evaluate_and_write(
-    model: BiEncoder,
-    collection: Collection,
-    split: str,
-    out_dir: Path,
-    retrieve_split: Callable[[BiEncoder, str], Run],
-    tag: str,
-) -> EvalResult:
-    """Retrieve ``split``, keep the TREC run file and the per-query metrics in ``out_dir``."""
-    run = retrieve_split(model, split)
-    result = evaluate_run(run, collection.qrels[split])
-    write_trec_run(out_dir / "run.trec", run, tag=tag)
-    write_metrics_json(out_dir / "metrics.json", result, {"split": split, "tag": tag,
-                                                           "model": model.config.to_dict()})
-    return result
