@@ -3,7 +3,7 @@
 Both encode the same NFCorpus passages (the first ``--n``, default 2,000, as title + text) with the same
 model directory (the bundled all-MiniLM-L6-v2), max length 256, batch size 64, mean pooling + normalisation,
 float32 on CPU, with the same number of torch threads. The runs alternate (ST, ours, ST, ours, ...) and the
-best time of each is kept. gradedpr's path is ``gradedpr.retrieval.batching.encode_texts`` -- what
+best time of each is kept. gradedpr's path is ``gradedpr.encode.batching.encode_texts`` -- what
 ``encode_corpus`` runs on every chunk and ``scripts/index.py`` uses. Achieved GFLOP/s count the BERT matrix
 products of the real (unpadded) tokens, so padding is not credited; the peak is the best torch float32 matmul
 measured in the same run with the same threads.
@@ -30,9 +30,9 @@ def run_benchmark(n: int = 2000, threads: int = 2, repeats: int = 2, ablations: 
     """Time sentence-transformers and gradedpr on the same passages; return seconds, ratios, FLOP shares."""
     from sentence_transformers import SentenceTransformer
 
+    from gradedpr.encode.batching import DEFAULT_MAX_TOKENS, encode_texts, tokenize_unpadded
     from gradedpr.model.biencoder import BiEncoder
     from gradedpr.model.resolve import bundled_minilm_path
-    from gradedpr.retrieval.batching import DEFAULT_MAX_TOKENS, encode_texts, tokenize_unpadded
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -65,8 +65,6 @@ def run_benchmark(n: int = 2000, threads: int = 2, repeats: int = 2, ablations: 
             for label, function in (
                 ("gradedpr without oneDNN (MKL linear layers)", lambda: our_encode(onednn=False)),
                 ("gradedpr without token cap (max_tokens=None)", lambda: our_encode(None)),
-                ("BiEncoder.encode (char-length sort, batch 64)",
-                 lambda: ours.encode(texts, "passage", batch_size=BATCH)),
                 ("sentence-transformers, batch 8", lambda: st_encode(8)),
             ):
                 rows[label], _ = best_time(function)
@@ -91,7 +89,7 @@ def run_benchmark(n: int = 2000, threads: int = 2, repeats: int = 2, ablations: 
 
 
 EXPLANATION = (
-    "Where the speed comes from (`gradedpr.retrieval.batching`, `gradedpr.retrieval.cpu_kernels`): both sort "
+    "Where the speed comes from (`gradedpr.encode.batching`, `gradedpr.accel.linears`): both sort "
     "by length, so padding is small either way. (1) gradedpr runs each batch of 64 as forward passes of at most "
     "2,048 padded tokens (`max_tokens: auto` on CPU). A 64 x 256-token pass holds 100 MB of feed-forward "
     "activations; a 2,048-token pass stays in the CPU caches, so GELU, bias, layer norm and attention stop "

@@ -6,7 +6,7 @@ normalised to unit length, so inner product = cosine as with cosine-similarity m
 have a low intrinsic dimension; isotropic 384-dimensional noise would be a far harder (and less realistic)
 case for any approximate index. Queries are fresh draws from the same distribution (not database vectors).
 
-Indexes are built through ``gradedpr.retrieval.faiss_index.build_index`` (the code ``scripts/index.py``
+Indexes are built through ``gradedpr.index.faiss_build.build_index`` (the code ``scripts/index.py``
 uses), vectors added in 65,536-row chunks. Ground truth: exact search with the flat index on ``--queries``
 queries. Search runs all queries in one call (FAISS parallelises over queries); QPS = queries / wall time,
 best of 2. Memory is the size of the index structures (vectors or codes, graph links, centroids).
@@ -92,7 +92,7 @@ def run_benchmark(
     nprobe: tuple[int, ...] = (8, 16, 32, 64),
 ) -> dict[str, Any]:
     """Build the three indexes over ``n`` synthetic vectors and measure them; returns one row per setting."""
-    from gradedpr.retrieval.faiss_index import IndexSpec, build_index
+    from gradedpr.index.faiss_build import IndexSpec, build_index
 
     faiss.omp_set_num_threads(threads)
     began = time.perf_counter()

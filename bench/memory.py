@@ -117,13 +117,13 @@ def child(directory: Path, out: Path, batch_size: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     import torch
 
-    import gradedpr.retrieval.encode as encode_module
+    import gradedpr.encode.sharded as encode_module
     from conftest import make_tiny_model_dir
     from gradedpr.data.collection import load_collection
+    from gradedpr.encode.sharded import encode_to_store
+    from gradedpr.index.dense import DenseIndex, index_metadata
+    from gradedpr.index.faiss_build import IndexSpec, build_index
     from gradedpr.model.biencoder import BiEncoder
-    from gradedpr.retrieval.dense_index import DenseIndex, index_metadata
-    from gradedpr.retrieval.encode import encode_to_store
-    from gradedpr.retrieval.faiss_index import IndexSpec, build_index
 
     chunk_anon: list[float] = []  # RssAnon after each encoded chunk: does the encoding state level off?
     encode_rows = encode_module.encode_rows
@@ -311,7 +311,7 @@ def _encoding_state(small: dict[str, Any], large: dict[str, Any], controls: list
                    f"({off[1] - off[0]:+.0f} MB, of which {ids:.0f} MB is the id map that opening the merged store "
                    f"reads), against {_growth(large) - _growth(small):+.0f} MB with oneDNN: the other "
                    f"{(_growth(large) - _growth(small)) - (off[1] - off[0]):.0f} MB are oneDNN's per-shape kernel "
-                   "caches (one entry per bucketed row count, `gradedpr.utils.onednn`), which a short run has not "
+                   "caches (one entry per bucketed row count, `gradedpr.accel.onednn`), which a short run has not "
                    "filled yet.")
     if late_max <= LEVEL_MB:
         shape = (f"it levels off: over the last quarter of the chunks anon RSS changes by {', '.join(late)}. It is "

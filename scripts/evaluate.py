@@ -1,8 +1,8 @@
 """Evaluate a checkpoint: ``python scripts/evaluate.py checkpoint=... index=<index dir> split=test [k=1000]``.
 
 Encodes the split's queries, searches the index (``index=null``: an in-memory flat index over the corpus,
-encoded on the fly), writes a TREC run and metrics JSON, prints the table. ``index=<dir>`` is an alias of
-``index_dir=<dir>``. Configuration: ``configs/evaluate.yaml``.
+encoded on the fly), writes a TREC run and metrics JSON, prints the table. Configuration:
+``configs/evaluate.yaml``.
 
 Existing run files, without a model: ``run=<file> data=... split=...`` scores one file;
 ``runs=[a.trec,b.trec] baseline=a`` compares files with paired significance tests (Markdown on stdout, JSON
@@ -12,7 +12,6 @@ in ``output``); ``qrels=<file>`` replaces ``data`` + ``split``. Bad input exits 
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -22,8 +21,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig
 
-from gradedpr.cli import run_cli
-from gradedpr.retrieval.commands import evaluate_argv, run_compare, run_evaluate
+from gradedpr.commands.cli import run_cli
+from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.compare import run_compare
+from gradedpr.commands.evaluate import run_evaluate
+
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
@@ -35,5 +38,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv = [sys.argv[0], *evaluate_argv(sys.argv[1:])]
     main()

@@ -2,7 +2,8 @@
 
 Writes a directory that ``SentenceTransformer(output)`` loads offline (a ``Router`` with query and document
 routes for a two-encoder checkpoint, a plain model for a shared one), with a model card. Configuration:
-``configs/export.yaml``; library code: :mod:`gradedpr.model.export`. Bad input exits with status 2 and one line.
+``configs/export.yaml``; library code: :mod:`gradedpr.export.sentence_transformers`. Bad input exits with
+status 2 and one line.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gradedpr.cli import run_cli
-from gradedpr.model.export import run_export
+from gradedpr.commands.cli import run_cli
+from gradedpr.commands.export import run_export
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")

@@ -1,4 +1,4 @@
-"""Encode a corpus and build a FAISS index: ``python scripts/index.py checkpoint=... data=... [index=hnsw]``.
+"""Encode a corpus and build a FAISS index: ``python scripts/index.py checkpoint=... data=... [faiss=hnsw]``.
 
 Configuration: ``configs/index.yaml`` and the ``configs/index/`` group (flat, hnsw, ivfpq, factory). Under
 ``torchrun --nproc_per_node N scripts/index.py ...`` each process encodes 1/N of the corpus.
@@ -16,8 +16,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig
 
-from gradedpr.cli import run_cli
-from gradedpr.retrieval.commands import run_index
+from gradedpr.commands.cli import run_cli
+from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.index import run_index
+
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="index")

@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from gradedpr.cli import run_cli
+from gradedpr.commands.cli import run_cli
 from gradedpr.data.nfcorpus import BEIR_MD5, MARKER_FILE, prepare_nfcorpus
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nfcorpus"

@@ -17,7 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig
 
-from gradedpr.cli import run_cli
+from gradedpr.commands.cli import run_cli
 from gradedpr.study.command import run_study
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from gradedpr.commands.sweep import write_report  # noqa: E402
 from gradedpr.losses import available_losses  # noqa: E402
-from gradedpr.train.sweep import write_report  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

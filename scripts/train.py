@@ -10,8 +10,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig
 
-from gradedpr.cli import run_cli
-from gradedpr.train.run import run_training
+from gradedpr.commands.cli import run_cli
+from gradedpr.commands.train import run_training
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")

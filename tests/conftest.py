@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +44,11 @@ def make_tiny_model_dir(directory: Path, seed: int = 0) -> Path:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session-wide HF directory holding a tiny random BERT (2 layers, hidden 32) + the MiniLM tokenizer."""
     return make_tiny_model_dir(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir: Path) -> Any:
+    """The tiny random BERT as a BiEncoder (separate query / passage encoders with equal weights)."""
+    from gradedpr.model.biencoder import BiEncoder
+
+    return BiEncoder.from_pretrained(tiny_model_dir).eval()

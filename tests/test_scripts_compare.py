@@ -14,10 +14,11 @@ import pytest
 from hydra import compose, initialize
 from omegaconf import DictConfig
 
-from gradedpr.cli import run_cli
+from gradedpr.commands import evaluate as commands
+from gradedpr.commands.cli import run_cli
+from gradedpr.commands.compare import run_compare
+from gradedpr.commands.evaluate import run_evaluate
 from gradedpr.evaluation import evaluate_run, read_trec_run, write_trec_run
-from gradedpr.retrieval import commands
-from gradedpr.retrieval.commands import run_compare, run_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ["apple", "river", "mountain", "guitar", "bread", "winter"]
@@ -81,7 +82,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(commands, "_load_model", refuse)
+    monkeypatch.setattr(commands, "load_model", refuse)
 
 
 def test_score_a_run_file_without_a_model(collection_dir: Path, run_files: dict[str, Path], tmp_path: Path,

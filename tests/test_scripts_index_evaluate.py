@@ -12,9 +12,11 @@ import pytest
 from hydra import compose, initialize
 from omegaconf import DictConfig
 
+from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.evaluate import run_evaluate
+from gradedpr.commands.index import run_index
 from gradedpr.errors import DataError
-from gradedpr.retrieval.commands import evaluate_argv, run_evaluate, run_index
-from gradedpr.retrieval.dense_index import DenseIndex
+from gradedpr.index.dense import DenseIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ["apple fruit orchard", "river boat water", "mountain snow climb", "guitar music song", "bread oven bake"]
@@ -41,6 +43,7 @@ def collection_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def config(name: str, overrides: list[str]) -> DictConfig:
     with initialize(version_base="1.3", config_path="../configs"):
+        register_resolvers()
         return compose(config_name=name, overrides=overrides)
 
 
@@ -52,9 +55,9 @@ def test_index_then_evaluate(collection_dir: Path, tiny_model_dir: Path, tmp_pat
                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     common = [*data_overrides(collection_dir), f"checkpoint={tiny_model_dir}"]
-    cfg = config("index", [*common, "index=hnsw", "index.M=8"])
+    cfg = config("index", [*common, "faiss=hnsw", "faiss.M=8"])
     assert cfg.output == f"outputs/index/tiny-{tiny_model_dir.name}-hnsw"  # the documented default
-    cfg = config("index", [*common, "index=hnsw", "index.M=8", f"output={out}/index",
+    cfg = config("index", [*common, "faiss=hnsw", "faiss.M=8", f"output={out}/index",
                            f"embeddings_dir={out}/emb"])
     index = run_index(cfg)
     assert index is not None
@@ -65,7 +68,7 @@ def test_index_then_evaluate(collection_dir: Path, tiny_model_dir: Path, tmp_pat
     assert loaded.meta["encoder"]["checkpoint"] == str(tiny_model_dir.resolve())
     assert (out / "emb" / "embeddings.f32").stat().st_size == 30 * 32 * 4  # kept for other index types
 
-    evaluation = config("evaluate", [*common, f"index_dir={out}/index", f"output={out}/eval", "k=100"])
+    evaluation = config("evaluate", [*common, f"index={out}/index", f"output={out}/eval", "k=100"])
     result = run_evaluate(evaluation)
     printed = capsys.readouterr().out
     assert "ndcg@10" in printed and "mean over 5 queries" in printed and "trec_eval -c" in printed
@@ -102,10 +105,6 @@ def test_sharded_indexing_as_under_torchrun(collection_dir: Path, tiny_model_dir
                                        f"output={tmp_path}/index2", f"embeddings_dir={tmp_path}/emb2"]))
     assert whole is not None and whole.ids == index.ids
     assert whole.meta["encoder"]["passage_fingerprint"] == index.meta["encoder"]["passage_fingerprint"]
-
-
-def test_evaluate_argv_alias() -> None:
-    assert evaluate_argv(["index=/x/y", "k=5", "index_dir=z"]) == ["index_dir=/x/y", "k=5", "index_dir=z"]
 
 
 def test_scripts_run_and_refuse_a_foreign_index(collection_dir: Path, tiny_model_dir: Path,

@@ -175,12 +175,12 @@ GOOD_QRELS = "q1 0 d1 2\nq1 0 d2 0\n"
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        (GOOD_QRELS + "q1 0 d3\n", 3, "expected 4 columns"),
-        (GOOD_QRELS + "q1 0 d3 1 extra\n", 3, "expected 4 columns"),
-        (GOOD_QRELS + "q1 0 d3 1.5\n", 3, "not an integer"),
-        (GOOD_QRELS + "q1 0 d3 high\n", 3, "not an integer"),
-        (GOOD_QRELS + "q1 0 d3 1_0\n", 3, "not an integer"),
-        (GOOD_QRELS + "q2 0 d1 1\nq1 1 d2 1\n", 4, "duplicate judgment of document 'd2'"),
+        (GOOD_QRELS + "q1 0 d3\n", 3, "expected 4 whitespace-separated columns"),
+        (GOOD_QRELS + "q1 0 d3 1 extra\n", 3, "expected 4 whitespace-separated columns"),
+        (GOOD_QRELS + "q1 0 d3 1.5\n", 3, "must be an integer"),
+        (GOOD_QRELS + "q1 0 d3 high\n", 3, "must be an integer"),
+        (GOOD_QRELS + "q1 0 d3 1_0\n", 3, "must be an integer"),
+        (GOOD_QRELS + "q2 0 d1 1\nq1 1 d2 1\n", 4, "duplicate judgment for query 'q1' and document 'd2'"),
     ],
 )
 def test_bad_qrels_lines_are_named(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -194,7 +194,7 @@ def test_bad_qrels_lines_are_named(tmp_path: Path, text: str, line: int, message
 def test_qrels_reader(tmp_path: Path) -> None:
     path = _write(tmp_path, "q1 0 d1 2\nq1 0 d2 -1\n\nq2 Q0 d1 +0\n")
     assert read_trec_qrels(path) == {"q1": {"d1": 2, "d2": -1}, "q2": {"d1": 0}}
-    with pytest.raises(DataError, match="no judgments"):
+    with pytest.raises(DataError, match="no relevance judgments"):
         read_trec_qrels(_write(tmp_path, "", "empty.txt"))
     with pytest.raises(DataError, match="UTF-8") as caught:
         read_trec_qrels(_write(tmp_path, b"q1 0 d1 1\n\xfe 0 d1 1\n", "bad.txt"))

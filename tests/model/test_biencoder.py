@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from gradedpr.encode.batching import encode_texts
 from gradedpr.errors import CheckpointError
 from gradedpr.model import BiEncoder, BiEncoderConfig
 from gradedpr.model.pooling import pool
@@ -62,20 +63,20 @@ def test_cosine_embeddings_are_unit_length_and_score_uses_temperature(tiny_model
 
 def test_encode_returns_input_order(tiny_model_dir: Path) -> None:
     model = BiEncoder.from_pretrained(tiny_model_dir)
-    batched = model.encode(TEXTS, "passage", batch_size=2)
-    single = np.concatenate([model.encode([t], "passage") for t in TEXTS])
+    batched = encode_texts(model, TEXTS, "passage", batch_size=2)
+    single = np.concatenate([encode_texts(model, [t], "passage") for t in TEXTS])
     assert batched.dtype == np.float32
     np.testing.assert_allclose(batched, single, atol=1e-5)
     with pytest.raises(ValueError, match="kind"):
-        model.encode(TEXTS, "doc")
+        encode_texts(model, TEXTS, "doc")
 
 
 def test_checkpoint_round_trip(tiny_model_dir: Path, tmp_path: Path) -> None:
     model = BiEncoder.from_pretrained(tiny_model_dir, pooling="cls", temperature=0.07, passage_max_length=64)
     with torch.no_grad():  # make the two encoders differ, as after training
         next(model.passage_encoder.parameters()).add_(0.5)
-    before_q = model.encode(TEXTS, "query")
-    before_p = model.encode(TEXTS, "passage")
+    before_q = encode_texts(model, TEXTS, "query")
+    before_p = encode_texts(model, TEXTS, "passage")
     ckpt = model.save_pretrained(tmp_path / "ckpt")
     assert (ckpt / "query_encoder" / "model.safetensors").exists()
     assert (ckpt / "passage_encoder" / "model.safetensors").exists()
@@ -84,8 +85,8 @@ def test_checkpoint_round_trip(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert settings["pooling"] == "cls" and settings["temperature"] == 0.07
     loaded = BiEncoder.from_pretrained(ckpt)  # no flags needed
     assert loaded.config == model.config
-    np.testing.assert_allclose(loaded.encode(TEXTS, "query"), before_q, atol=1e-6)
-    np.testing.assert_allclose(loaded.encode(TEXTS, "passage"), before_p, atol=1e-6)
+    np.testing.assert_allclose(encode_texts(loaded, TEXTS, "query"), before_q, atol=1e-6)
+    np.testing.assert_allclose(encode_texts(loaded, TEXTS, "passage"), before_p, atol=1e-6)
     longer = BiEncoder.from_pretrained(ckpt, passage_max_length=256)
     assert longer.config.passage_max_length == 256 and longer.config.pooling == "cls"
 
@@ -94,7 +95,7 @@ def test_failed_save_leaves_the_old_checkpoint(tiny_model_dir: Path, tmp_path: P
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     model = BiEncoder.from_pretrained(tiny_model_dir)
     ckpt = model.save_pretrained(tmp_path / "ckpt")
-    reference = BiEncoder.from_pretrained(ckpt).encode(TEXTS, "passage")
+    reference = encode_texts(BiEncoder.from_pretrained(ckpt), TEXTS, "passage")
     with torch.no_grad():
         next(model.passage_encoder.parameters()).add_(1.0)
 
@@ -104,7 +105,7 @@ def test_failed_save_leaves_the_old_checkpoint(tiny_model_dir: Path, tmp_path: P
     monkeypatch.setattr(model.tokenizer, "save_pretrained", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         model.save_pretrained(ckpt)
-    np.testing.assert_allclose(BiEncoder.from_pretrained(ckpt).encode(TEXTS, "passage"), reference, atol=1e-6)
+    np.testing.assert_allclose(encode_texts(BiEncoder.from_pretrained(ckpt), TEXTS, "passage"), reference, atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temporary leftovers
 
 

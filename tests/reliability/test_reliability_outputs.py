@@ -18,17 +18,19 @@ from hydra import compose, initialize
 from omegaconf import DictConfig
 from reliability_helpers import assert_one_line_error, beir_overrides, run_script
 
+from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.index import run_index
+from gradedpr.encode.store import MATRIX_FILE, META_FILE, delete_store
 from gradedpr.errors import OutputError
+from gradedpr.index.dense import DenseIndex
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.commands import run_index
-from gradedpr.retrieval.dense_index import DenseIndex
-from gradedpr.retrieval.embeddings import MATRIX_FILE, META_FILE, delete_store
 from gradedpr.utils.atomic import atomic_directory
 from gradedpr.utils.outputs import OutputKind
 
 
 def index_config(root: Path, model_dir: Path, tmp_path: Path, *extra: str) -> DictConfig:
     with initialize(version_base="1.3", config_path="../../configs"):
+        register_resolvers()
         return compose(config_name="index", overrides=[
             *beir_overrides(root), f"checkpoint={model_dir}", f"output={tmp_path}/index",
             f"embeddings_dir={tmp_path}/emb", *extra,
@@ -64,7 +66,7 @@ def test_an_existing_index_is_replaced_only_with_overwrite(tiny_beir: Path, tiny
     assert first is not None
     with pytest.raises(OutputError, match="already holds a gradedpr index; pass overwrite=true"):
         run_index(index_config(tiny_beir, tiny_model_dir, tmp_path))
-    second = run_index(index_config(tiny_beir, tiny_model_dir, tmp_path, "overwrite=true", "index=hnsw"))
+    second = run_index(index_config(tiny_beir, tiny_model_dir, tmp_path, "overwrite=true", "faiss=hnsw"))
     assert second is not None
     assert DenseIndex.load(tmp_path / "index").meta["index"]["type"] == "hnsw"
 

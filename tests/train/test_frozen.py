@@ -12,10 +12,11 @@ import torch
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler, TrainGroup
+from gradedpr.encode.batching import encode_texts
+from gradedpr.encode.fingerprint import encoder_fingerprint
 from gradedpr.errors import CheckpointError
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder
-from gradedpr.retrieval.fingerprint import encoder_fingerprint
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.trainer import Trainer, TrainSettings
 
@@ -62,7 +63,7 @@ def test_scores_are_the_similarities_of_each_listed_document(setup: tuple) -> No
     store = frozen_store(model, corpus, emb_dir, show_progress=False)
     matrix = torch.from_numpy(store.load())
     groups = groups_for(["q1", "q2"])
-    q = torch.tensor(model.encode([g.query for g in groups], "query"))
+    q = torch.tensor(encode_texts(model, [g.query for g in groups], "query"))
     for mode in ("corpus", "topk"):
         step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates=mode, topk=5)  # type: ignore[arg-type]
         lists = step.corpus_lists(groups) if mode == "corpus" else step.topk_lists(groups, q)
@@ -76,7 +77,7 @@ def test_topk_lists_hold_the_judged_and_the_exact_top_k(setup: tuple) -> None:
     store = frozen_store(model, corpus, emb_dir, show_progress=False)
     step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=7)
     groups = groups_for(["q0", "q4"])
-    q = torch.tensor(model.encode([g.query for g in groups], "query"))
+    q = torch.tensor(encode_texts(model, [g.query for g in groups], "query"))
     brute = torch.topk(q @ torch.from_numpy(store.load()).T, 7, dim=1).indices
     lists = step.topk_lists(groups, q)
     for b, group in enumerate(groups):
@@ -96,7 +97,7 @@ def test_topk_search_reads_the_store_in_blocks(setup: tuple, monkeypatch: pytest
     model, corpus, emb_dir = setup
     store = frozen_store(model, corpus, emb_dir, show_progress=False)
     step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=4)
-    q = torch.tensor(model.encode(list(QUERIES.values()), "query"))
+    q = torch.tensor(encode_texts(model, list(QUERIES.values()), "query"))
     whole = step.topk_rows(q)
     monkeypatch.setattr(frozen, "SEARCH_BLOCK", 7)  # 30 rows in 5 blocks
     blocked = step.topk_rows(q)
@@ -109,7 +110,7 @@ def test_max_judged_caps_the_judged_documents(setup: tuple) -> None:
     step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=1,
                              max_judged=2)
     groups = groups_for(["q0"])
-    q = torch.tensor(model.encode([groups[0].query], "query"))
+    q = torch.tensor(encode_texts(model, [groups[0].query], "query"))
     lists = step.topk_lists(groups, q)
     rows = lists.rows[0][lists.mask[0]].tolist()
     judged_in = [r for r in rows if IDS[r] in QRELS["q0"]]
@@ -137,7 +138,7 @@ def test_frozen_training_moves_only_the_query_encoder_and_learns(setup: tuple, t
     matrix = torch.from_numpy(store.load())
 
     def mean_rank_of_relevant(m: BiEncoder) -> dict[str, float]:
-        q = torch.tensor(m.encode(list(QUERIES.values()), "query"))
+        q = torch.tensor(encode_texts(m, list(QUERIES.values()), "query"))
         order = torch.argsort(q @ matrix.T, dim=1, descending=True)
         ranks = [float(np.mean([order[b].tolist().index(corpus.row(d)) for d in QRELS[qid]]))
                  for b, qid in enumerate(QUERIES)]
@@ -177,7 +178,7 @@ def test_random_documents_widen_the_topk_lists(setup: tuple) -> None:
     model, corpus, emb_dir = setup
     store = frozen_store(model, corpus, emb_dir, show_progress=False)
     groups = groups_for(["q2", "q5"])
-    q = torch.tensor(model.encode([g.query for g in groups], "query"))
+    q = torch.tensor(encode_texts(model, [g.query for g in groups], "query"))
     narrow = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=2)
     wide = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=2,
                              random_negatives=10)

@@ -11,6 +11,7 @@ import torch
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
+from gradedpr.encode.batching import encode_texts
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder
 from gradedpr.train.step import InBatchStep
@@ -27,8 +28,8 @@ QRELS = {f"q{t}": {IDS[i]: (2 if i == t else 1) for i in range(t, N_DOCS, 6)} fo
 
 def auc(model: BiEncoder) -> float:
     """Share of (relevant, non-relevant) document pairs a query ranks correctly: a cheap dev metric."""
-    q = torch.tensor(model.encode(list(QUERIES.values()), "query"))
-    p = torch.tensor(model.encode(TEXTS, "passage"))
+    q = torch.tensor(encode_texts(model, list(QUERIES.values()), "query"))
+    p = torch.tensor(encode_texts(model, TEXTS, "passage"))
     scores = q @ p.T
     rel = torch.tensor([[QRELS[qid].get(d, 0) > 0 for d in IDS] for qid in QUERIES])
     correct = [

@@ -10,17 +10,14 @@ The corpus and queries readers are shared with the TREC loader (:mod:`gradedpr.d
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import cache_path, open_cached_corpus, source_fingerprint, write_corpus
 from gradedpr.data.validation import (
-    QrelsTable,
-    is_integer,
     iter_jsonl,
     iter_lines,
-    parse_grade,
     require_id,
     require_text,
 )
@@ -28,7 +25,6 @@ from gradedpr.errors import DataError
 
 _QUERY_ID_HEADERS = {"query-id", "query_id", "qid", "query", "queryid", "id", "_id"}
 _TEXT_HEADERS = {"text", "query", "question", "query-text", "query_text"}
-_GRADE_HEADERS = {"score", "grade", "relevance", "label", "rel"}
 
 
 def _corpus_rows(path: Path) -> Iterator[tuple[str, str, str]]:
@@ -97,30 +93,3 @@ def _add_query(queries: dict[str, str], qid: str, text: str, path: Path, line: i
     if qid in queries:
         raise DataError(f"duplicate query id {qid!r}", path, line)
     queries[qid] = text
-
-
-def read_beir_qrels(
-    path: Path, query_ids: Container[str], doc_ids: Container[str]
-) -> dict[str, dict[str, int]]:
-    """qid -> docid -> grade from a BEIR qrels TSV (``query-id<TAB>corpus-id<TAB>score``, header optional)."""
-    table = QrelsTable(query_ids, doc_ids)
-    for line, content in iter_lines(path):
-        fields = [field.strip() for field in content.split("\t")]
-        if line == 1 and len(fields) == 3 and _is_header(fields):
-            continue
-        if len(fields) != 3:
-            raise DataError(
-                f"expected 3 tab-separated columns (query-id, corpus-id, score), got {len(fields)}",
-                path,
-                line,
-            )
-        qid, docid, grade = fields
-        table.add(qid, docid, parse_grade(grade, path, line), path, line)
-    return table.finish(path)
-
-
-def _is_header(fields: list[str]) -> bool:
-    """A first line whose grade column is not a number but a column name (``query-id corpus-id score``)."""
-    if is_integer(fields[2]):
-        return False
-    return fields[0].lower() in _QUERY_ID_HEADERS or fields[2].lower() in _GRADE_HEADERS

@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gradedpr.data.beir import read_beir_qrels, read_corpus_jsonl, read_queries
+from gradedpr.data.beir import read_corpus_jsonl, read_queries
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import default_cache_dir
 from gradedpr.data.dpr import read_dpr
-from gradedpr.data.trec import read_trec_qrels
+from gradedpr.data.qrels import read_beir_qrels, read_trec_qrels
 from gradedpr.errors import DataError
 
 __all__ = ["FORMATS", "Collection", "Corpus", "load_collection"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Container, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,16 @@ def parse_grade(token: str, path: Path, line: int) -> int:
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` for every non-blank line, without its line ending; UTF-8 (a BOM is dropped)."""
-    with open(path, "rb") as handle:
+    """``(line number, line)`` for every non-blank line, without its line ending; UTF-8 (a BOM is dropped).
+
+    The one line reader of every text format (BEIR, TREC qrels and runs, JSON lines): a line ends at ``\\n``
+    (``\\r\\n`` too), blank and whitespace-only lines are skipped, line numbers count every line from 1.
+    """
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below; binary: bad bytes get their line
+    except OSError as exc:
+        raise DataError(f"cannot open: {exc.strerror or exc}", path) from None
+    with handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -209,36 +217,3 @@ def optional_grade(record: dict[str, Any], key: str, path: Path, line: int, labe
     if isinstance(value, str):
         return parse_grade(value.strip(), path, line)
     raise DataError(f"{label}field {key!r} must be an integer, got {value!r}", path, line)
-
-
-class QrelsTable:
-    """Judgments of one split (qid -> docid -> grade) checked as they are added.
-
-    Rejects a query id unknown to the queries, a document id unknown to the corpus and a repeated
-    (qid, docid) pair. Judged grade-0 (or negative) rows are kept: a judged non-relevant document is
-    information (it is not the same as an unjudged one for some tools), and callers decide what to do with it.
-    """
-
-    def __init__(self, query_ids: Container[str], doc_ids: Container[str]) -> None:
-        self.query_ids = query_ids
-        self.doc_ids = doc_ids
-        self.judgments: dict[str, dict[str, int]] = {}
-        self.rows = 0
-
-    def add(self, qid: str, docid: str, grade: int, path: Path, line: int, label: str = "") -> None:
-        """Record one judgment read at ``path:line``."""
-        if qid not in self.query_ids:
-            raise DataError(f"{label}query id {qid!r} is not in the queries", path, line)
-        if docid not in self.doc_ids:
-            raise DataError(f"{label}document id {docid!r} is not in the corpus", path, line)
-        docs = self.judgments.setdefault(qid, {})
-        if docid in docs:
-            raise DataError(f"{label}duplicate judgment for query {qid!r} and document {docid!r}", path, line)
-        docs[docid] = grade
-        self.rows += 1
-
-    def finish(self, path: Path) -> dict[str, dict[str, int]]:
-        """The table; a file without a single judgment is an error (a requested split must have data)."""
-        if not self.rows:
-            raise DataError("no relevance judgments in the file", path)
-        return self.judgments

@@ -1,8 +1,6 @@
-"""TREC run files and TREC qrels files: write and read with validation.
+"""TREC run files: write and read with validation (qrels files are read by :mod:`gradedpr.data.qrels`).
 
 Run file line: ``qid Q0 docid rank score tag`` (six whitespace-separated columns).
-Qrels file line: ``qid iter docid grade`` (four columns; ``iter`` is ignored, ``grade`` an integer that may be
-negative, meaning "judged as unjudged" to trec_eval).
 
 The writer orders every query's documents exactly as trec_eval 9.0.8 ranks them (see ``ranking_order``): score
 descending compared as float32, ties by docid in descending string order. It prints the float32 value of each
@@ -11,31 +9,24 @@ exactly that float32, and distinct float32 values print as distinct, equally ord
 column, the order of lines and the scores agree for every trec_eval version (9.0.8 compares float32, 10.x
 compares doubles; equal printed scores tie in both, and both then break the tie by docid).
 
-The readers reject bad input with ``DataError(message, path, line)``; they never return silently wrong data.
+The reader rejects bad input with ``DataError(message, path, line)``; they never return silently wrong data.
 Blank lines are skipped; a UTF-8 byte order mark at the start of a file is dropped.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Container, Iterator, Mapping
+from collections.abc import Container, Mapping
 from pathlib import Path
 
 import numpy as np
 
+from gradedpr.data.validation import iter_lines
 from gradedpr.errors import DataError
+from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_open
 
-Run = dict[str, dict[str, float]]
-"""qid -> docid -> score."""
-
-Qrels = dict[str, dict[str, int]]
-"""qid -> docid -> integer relevance grade."""
-
 _RUN_COLUMNS = 6
-_QRELS_COLUMNS = 4
-_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def ranking_order(docs: Mapping[str, float]) -> list[tuple[str, float]]:
@@ -99,25 +90,6 @@ def _parse_score(text: str) -> float | None:
         return None
 
 
-def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (1-based line number, split columns) of every non-blank line; bad UTF-8 -> DataError."""
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below; binary so a bad byte is reported with its line
-    except OSError as exc:
-        raise DataError(f"cannot open: {exc.strerror or exc}", path) from exc
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"not valid UTF-8 ({exc.reason})", path, number) from exc
-            if number == 1:
-                text = text.removeprefix("\ufeff")
-            columns = text.split()
-            if columns:
-                yield number, columns
-
-
 def read_trec_run(path: str | Path, doc_ids: Container[str] | None = None) -> Run:
     """Read a TREC run file (``qid Q0 docid rank score tag``) into qid -> docid -> score.
 
@@ -129,7 +101,8 @@ def read_trec_run(path: str | Path, doc_ids: Container[str] | None = None) -> Ru
     """
     source = Path(path)
     run: Run = {}
-    for number, columns in _lines(source):
+    for number, line in iter_lines(source):
+        columns = line.split()
         if len(columns) != _RUN_COLUMNS:
             raise DataError(
                 f"expected 6 columns 'qid Q0 docid rank score tag', found {len(columns)}", source, number
@@ -150,29 +123,3 @@ def read_trec_run(path: str | Path, doc_ids: Container[str] | None = None) -> Ru
     if not run:
         raise DataError("run file holds no results", source)
     return run
-
-
-def read_trec_qrels(path: str | Path) -> Qrels:
-    """Read a TREC qrels file (``qid iter docid grade``) into qid -> docid -> grade.
-
-    Every line must have exactly four columns and an integer grade (negative allowed: trec_eval treats it as
-    unjudged); a (qid, docid) pair may occur only once; the file must hold at least one judgment. Violations
-    raise ``DataError(message, path, line)``. Queries and documents keep file order.
-    """
-    source = Path(path)
-    qrels: Qrels = {}
-    for number, columns in _lines(source):
-        if len(columns) != _QRELS_COLUMNS:
-            message = f"expected 4 columns 'qid iter docid grade', found {len(columns)}"
-            raise DataError(message, source, number)
-        qid, _, doc, grade_text = columns
-        if not _INTEGER.fullmatch(grade_text):
-            raise DataError(f"grade {grade_text!r} is not an integer", source, number)
-        grade = int(grade_text)
-        docs = qrels.setdefault(qid, {})
-        if doc in docs:
-            raise DataError(f"duplicate judgment of document {doc!r} for query {qid!r}", source, number)
-        docs[doc] = grade
-    if not qrels:
-        raise DataError("qrels file holds no judgments", source)
-    return qrels

@@ -12,11 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
@@ -25,7 +23,6 @@ from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
 from gradedpr.model.pooling import l2_normalize, pool
 from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
 from gradedpr.utils.atomic import atomic_directory
-from gradedpr.utils.device import autocast
 from gradedpr.utils.outputs import OutputKind
 
 QUERY_DIR = "query_encoder"
@@ -143,38 +140,6 @@ class BiEncoder(nn.Module):
     def score(self, query_emb: Tensor, passage_emb: Tensor) -> Tensor:
         """The [B, M] score matrix: inner products (cosines when normalised) divided by the temperature."""
         return query_emb @ passage_emb.T / self.config.temperature
-
-    @torch.no_grad()
-    def encode(
-        self,
-        texts: Sequence[str],
-        kind: str,
-        batch_size: int = 64,
-        show_progress: bool = False,
-        desc: str | None = None,
-    ) -> np.ndarray:
-        """Encode texts in length-sorted batches (less padding) and return float32 rows in input order."""
-        if kind not in ("query", "passage"):
-            raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
-        was_training = self.training
-        self.eval()
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        encode = self.encode_queries if kind == "query" else self.encode_passages
-        default_desc = "encode queries" if kind == "query" else "encode passages"
-        bar = tqdm(total=len(texts), desc=desc or default_desc, unit=kind[0], disable=not show_progress)
-        try:
-            for start in range(0, len(texts), batch_size):
-                rows = order[start : start + batch_size]
-                batch = self.tokenize([texts[i] for i in rows], kind)
-                with autocast(self.device):
-                    emb = encode(batch)
-                out[rows] = emb.float().cpu().numpy()
-                bar.update(len(rows))
-        finally:
-            bar.close()
-            self.train(was_training)
-        return out
 
 
 def _quiet_transformers() -> None:

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from gradedpr.data.collection import Collection
-
-Run = dict[str, dict[str, float]]
+from gradedpr.types import Run
 
 
 def bm25_run(collection: Collection, queries: Mapping[str, str], k: int = 1000) -> Run:

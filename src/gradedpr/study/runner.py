@@ -19,9 +19,9 @@ from typing import IO, Any
 
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.evaluation.report import write_run_and_metrics
+from gradedpr.index.faiss_build import IndexSpec
+from gradedpr.index.retrieval import build_dense_index, retrieve
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.faiss_index import IndexSpec
-from gradedpr.retrieval.pipeline import build_dense_index, retrieve
 from gradedpr.study.baselines import bm25_run
 from gradedpr.study.plan import PlannedRun
 from gradedpr.utils.atomic import atomic_write_text

@@ -1,7 +1,7 @@
 """The frozen-passage regime: the passage encoder is fixed, only the query encoder trains.
 
 DPR's ``fix_ctx_encoder`` pushed further (Karpukhin et al. 2020, section 5): the corpus is encoded **once**
-by the frozen passage encoder into the embeddings store (:mod:`gradedpr.retrieval.encode`, keyed on the
+by the frozen passage encoder into the embeddings store (:mod:`gradedpr.encode.sharded`, keyed on the
 encoder and corpus fingerprints, so an index built from that store stays valid for every query encoder
 trained against it), and each training query is scored against a real ranking instead of a handful of
 in-batch candidates:
@@ -38,12 +38,12 @@ from torch import Tensor
 
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.sampler import TrainGroup
+from gradedpr.encode.batching import MaxTokens
+from gradedpr.encode.sharded import DEFAULT_CHUNK_SIZE, encode_to_store, store_identity
+from gradedpr.encode.store import META_FILE, EmbeddingStore, identity_mismatches, read_json
 from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.batching import MaxTokens
-from gradedpr.retrieval.embeddings import META_FILE, EmbeddingStore, identity_mismatches, read_json
-from gradedpr.retrieval.encode import DEFAULT_CHUNK_SIZE, encode_to_store, store_identity
-from gradedpr.train.step import LossFn
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class FrozenPassageStep:
         store: EmbeddingStore,
         corpus: Corpus,
         qrels: Mapping[str, Mapping[str, int]],
-        loss_fn: LossFn,
+        loss_fn: BoundLoss,
         *,
         candidates: Candidates = "corpus",
         topk: int = 100,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import PrecomputedNegatives
+from gradedpr.index.dense import DenseIndex
+from gradedpr.index.faiss_build import IndexSpec
+from gradedpr.index.retrieval import build_dense_index, encode_queries
 from gradedpr.model.biencoder import BiEncoder
-from gradedpr.retrieval.dense_index import DenseIndex
-from gradedpr.retrieval.faiss_index import IndexSpec
-from gradedpr.retrieval.pipeline import build_dense_index, encode_queries
 
 
 def mine_negatives(

@@ -14,9 +14,9 @@ from torch import Tensor
 from gradedpr.data.collator import CollatedBatch, collate_groups
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.sampler import TrainGroup
+from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 
-LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 StepFn = Callable[[Sequence[TrainGroup]], Tensor]
 """What the trainer calls once per (micro-)batch: groups -> scalar loss with its graph."""
 
@@ -28,7 +28,7 @@ def embed(model: BiEncoder, batch: CollatedBatch, passage_texts: list[str]) -> t
     return q, p_unique[batch.column_to_passage.to(p_unique.device)]
 
 
-def batch_loss(model: BiEncoder, batch: CollatedBatch, passage_texts: list[str], loss_fn: LossFn) -> Tensor:
+def batch_loss(model: BiEncoder, batch: CollatedBatch, passage_texts: list[str], loss_fn: BoundLoss) -> Tensor:
     """The loss of one collated batch: ``loss_fn(scores [B, B*N], labels, mask)``."""
     q, p = embed(model, batch, passage_texts)
     scores = model.score(q, p)
@@ -45,7 +45,7 @@ class InBatchStep:
         corpus: Corpus,
         qrels: Mapping[str, Mapping[str, int]],
         group_size: int,
-        loss_fn: LossFn,
+        loss_fn: BoundLoss,
     ) -> None:
         self.model = model
         self.corpus = corpus

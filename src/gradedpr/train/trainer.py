@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.optim import build_optimizer, linear_warmup_decay
-from gradedpr.train.step import InBatchStep, LossFn, StepFn, grad_norm
+from gradedpr.train.step import InBatchStep, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
 from gradedpr.utils.seeding import rng_state, set_rng_state
@@ -81,7 +82,7 @@ class Trainer:
         model: BiEncoder,
         sampler: GroupSampler,
         corpus: Corpus,
-        loss_fn: LossFn,
+        loss_fn: BoundLoss,
         settings: TrainSettings,
         run_dir: str | Path,
         *,

@@ -1,0 +1,40 @@
+"""What the index / evaluate / train commands share: loading the model a config names, naming outputs,
+and the ``${basename:...}`` resolver the configs use in output paths."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from gradedpr.model.biencoder import BiEncoder
+from gradedpr.model.resolve import resolve_model_path
+from gradedpr.utils.distributed import local_device
+
+
+def basename(path: object) -> str:
+    """The last component of ``path`` (``outputs/run/checkpoints/best`` -> ``best``)."""
+    text = str(path).rstrip("/")
+    return Path(text).name or text
+
+
+def register_resolvers() -> None:
+    """Register the OmegaConf resolvers the configs use (``${basename:...}``); the scripts call this first."""
+    if not OmegaConf.has_resolver("basename"):
+        OmegaConf.register_new_resolver("basename", basename)
+
+
+def slug(text: str) -> str:
+    """``text`` made safe as one path component."""
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "run"
+
+
+def load_model(cfg: DictConfig, **overrides: Any) -> BiEncoder:
+    model = BiEncoder.from_pretrained(str(cfg.checkpoint), **{k: v for k, v in overrides.items() if v is not None})
+    return model.to(local_device(str(cfg.get("device", "auto"))))
+
+
+def checkpoint_path(checkpoint: str) -> str:
+    return str(resolve_model_path(checkpoint).resolve())

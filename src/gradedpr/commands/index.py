@@ -1,0 +1,81 @@
+"""``scripts/index.py``: encode a corpus with a checkpoint's passage encoder and build a FAISS index."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gradedpr.commands.common import checkpoint_path, load_model
+from gradedpr.data.from_config import collection_from_config
+from gradedpr.encode.store import check_store_dir
+from gradedpr.errors import OutputError
+from gradedpr.index.dense import INDEX, INDEX_FILE, DenseIndex
+from gradedpr.index.faiss_build import IndexSpec
+from gradedpr.index.retrieval import build_dense_index
+from gradedpr.utils.distributed import rank_and_world
+from gradedpr.utils.outputs import check_output_dir
+
+
+def _check_index_outputs(output: Path, embeddings_dir: Path, overwrite: bool, writes_index: bool) -> None:
+    """Refuse, before any work, output paths that hold files gradedpr did not write (or, without
+    ``overwrite``, an index of gradedpr's); the embeddings' identity is checked once the encoder is known."""
+    out, emb = output.resolve(), embeddings_dir.resolve()
+    if emb == out or out in emb.parents or emb in out.parents:
+        raise OutputError(f"output={output} and embeddings_dir={embeddings_dir}: the index and the embeddings "
+                          "need separate directories, neither inside the other")
+    if writes_index:
+        check_output_dir(output, INDEX, overwrite=overwrite)
+    check_store_dir(embeddings_dir, None, overwrite=overwrite)
+
+
+def run_index(cfg: DictConfig) -> DenseIndex | None:
+    """Encode the configured corpus with the checkpoint's passage encoder, build the index and save it.
+
+    Under ``torchrun`` (or with ``shard_id`` / ``num_shards``) each process encodes its share; the process of
+    shard 0 waits for the others, merges and builds. Returns the index in that process, None in the others.
+    """
+    rank, world = rank_and_world()
+    shard_id = rank if cfg.get("shard_id") is None else int(cfg.shard_id)
+    num_shards = world if cfg.get("num_shards") is None else int(cfg.num_shards)
+    output = Path(str(cfg.output))
+    overwrite = bool(cfg.get("overwrite", False))
+    _check_index_outputs(output, Path(str(cfg.embeddings_dir)), overwrite, writes_index=shard_id == 0)
+    model = load_model(cfg, passage_max_length=cfg.model.get("passage_max_length"))
+    collection = collection_from_config(cfg.data, splits=[])
+    spec = IndexSpec.from_config(OmegaConf.to_container(cfg.faiss, resolve=True))  # type: ignore[arg-type]
+    began = time.perf_counter()
+    index = build_dense_index(
+        model,
+        collection.corpus,
+        spec,
+        embeddings_dir=str(cfg.embeddings_dir),
+        batch_size=int(cfg.batch_size),
+        max_tokens=cfg.get("max_tokens"),
+        chunk_size=int(cfg.chunk_size),
+        shard_id=shard_id,
+        num_shards=num_shards,
+        keep_embeddings=bool(cfg.keep_embeddings),
+        checkpoint=checkpoint_path(str(cfg.checkpoint)),
+        corpus_name=str(cfg.data.name),
+        show_progress=bool(cfg.show_progress),
+        use_gpu=cfg.get("use_gpu"),
+        overwrite=overwrite,
+    )
+    if index is None:
+        print(f"shard {shard_id + 1}/{num_shards} encoded into {cfg.embeddings_dir}/shards; "
+              "shard 1 merges and builds the index")
+        return None
+    index.meta["build_seconds"] = round(time.perf_counter() - began, 2)
+    index.save(output, overwrite=overwrite)
+    info = index.meta["index"]
+    print(
+        f"index: {output}/ ({INDEX_FILE}, ids.txt, index.json)\n"
+        f"  {index.meta['num_vectors']} passages of {cfg.data.name} x {index.meta['dim']} dims, "
+        f"{info['factory']} ({info['search_parameters'] or 'exact'}), inner product, "
+        f"built in {index.meta['build_seconds']:.1f}s\n"
+        f"  encoder: {index.meta['encoder']['checkpoint']}\n"
+        f"  embeddings: {index.meta.get('embeddings_dir') or '(deleted)'}"
+    )
+    return index
