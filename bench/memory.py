@@ -10,7 +10,7 @@ and arrow pages, reclaimable cache). The peak total RSS (``VmHWM``) is reported 
 
 What must not grow with the corpus is everything but the index: the loaded state (ids stay in the arrow
 file), the encoding phase beyond its start (the streaming part) and the peak RSS minus the index (N x dim
-float32). Each size is run a second time with ``GRADEDPR_ONEDNN=0`` (MKL linear layers) as a control for
+float32). Each size is run a second time with ``accel`` off (MKL linear layers) as a control for
 oneDNN's per-shape kernel caches, which fill as more distinct batch shapes turn up.
 
 Usage: ``python bench/memory.py [--sizes 100000,1000000] [--batch-size 256] [--no-control]``
@@ -119,6 +119,7 @@ def child(directory: Path, out: Path, batch_size: int) -> dict[str, Any]:
 
     import gradedpr.encode.sharded as encode_module
     from conftest import make_tiny_model_dir
+    from gradedpr.accel.onednn import enabled as onednn_enabled
     from gradedpr.data.collection import load_collection
     from gradedpr.encode.sharded import encode_to_store
     from gradedpr.index.dense import DenseIndex, index_metadata
@@ -154,7 +155,7 @@ def child(directory: Path, out: Path, batch_size: int) -> dict[str, Any]:
     ids_arrow = getattr(store.ids, "arrow", None)
     return {
         "passages": len(collection.corpus),
-        "onednn": os.environ.get("GRADEDPR_ONEDNN", "1") != "0",
+        "onednn": onednn_enabled(),
         "corpus_file_mb": sum(os.path.getsize(f["filename"]) for f in collection.corpus.dataset.cache_files) / 2**20,
         "ids_mb": (ids_arrow.nbytes if ids_arrow is not None else float("nan")) / 2**20,
         "peaks": sampler.peaks,
@@ -172,7 +173,6 @@ def run_benchmark(sizes: tuple[int, ...] = (100_000, 1_000_000), batch_size: int
                   control: bool = True) -> dict[str, Any]:
     """Prepare the corpora, then measure each size in a fresh subprocess (again with oneDNN off if ``control``)."""
     env = {**os.environ, "GRADEDPR_CACHE_DIR": str(WORK / "cache"), "OMP_NUM_THREADS": "1"}
-    env.pop("GRADEDPR_ONEDNN", None)
     for n in sizes:
         subprocess.run([sys.executable, __file__, "--prepare", str(make_corpus(WORK / f"corpus-{n}", n))], env=env,
                        check=True)
@@ -181,10 +181,10 @@ def run_benchmark(sizes: tuple[int, ...] = (100_000, 1_000_000), batch_size: int
         for n in sizes:
             out = WORK / f"run-{n}"
             shutil.rmtree(out, ignore_errors=True)
-            run_env = env if onednn else {**env, "GRADEDPR_ONEDNN": "0"}
             done = subprocess.run(
-                [sys.executable, __file__, "--child", str(WORK / f"corpus-{n}"), str(out), str(batch_size)],
-                env=run_env, check=True, capture_output=True, text=True)
+                [sys.executable, __file__, "--child", str(WORK / f"corpus-{n}"), str(out), str(batch_size),
+                 "1" if onednn else "0"],
+                env=env, check=True, capture_output=True, text=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"  {n:,} passages{'' if onednn else ' (oneDNN off)'}: peak RSS {result['peak_rss_mb']:.0f} MB, "
                   f"encoded in {result['encode_seconds']:.1f} s", flush=True)
@@ -205,7 +205,7 @@ def markdown(result: dict[str, Any]) -> str:
         "Indexing short synthetic passages (5-20 words) with a tiny random BERT (2 layers, hidden 32), batch "
         f"{result['batch_size']}, chunks of 16,384, flat index; each size in a fresh process, 1 thread. Peaks in "
         "MB; anon = RssAnon (heap), file = RssFile (mapped files). Linear layers: oneDNN (the default on CPU) or "
-        "MKL (`GRADEDPR_ONEDNN=0`, the control runs).",
+        "MKL (`accel=false`, the control runs).",
         "",
         "| passages | linear layers | after load: anon | encoding: anon peak | encoding: growth over load "
         "| encoding: file peak | index build: anon peak | index (N x 32 x 4 B) | peak RSS (VmHWM) "
@@ -335,12 +335,15 @@ def main() -> None:
         load_collection("beir", sys.argv[2], splits=[])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        from gradedpr.accel.onednn import set_enabled
+
+        set_enabled(sys.argv[5] == "1")
         print(json.dumps(child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--no-control", action="store_true", help="skip the runs with GRADEDPR_ONEDNN=0")
+    parser.add_argument("--no-control", action="store_true", help="skip the runs with accel off")
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     result = run_benchmark(sizes, args.batch_size, not args.no_control)

@@ -128,3 +128,28 @@ def test_scripts_run_and_refuse_a_foreign_index(collection_dir: Path, tiny_model
     assert refused.returncode == 2
     assert "index does not match" in refused.stderr and "dimension: index 32, model 384" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_accel_setting_reaches_the_encoder(collection_dir: Path, tiny_model_dir: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import gradedpr.accel.linears as linears
+
+    seen: list[bool] = []
+    real = linears.enabled
+
+    def record() -> bool:
+        seen.append(real())
+        return seen[-1]
+
+    monkeypatch.setattr(linears, "enabled", record)
+    common = [*data_overrides(collection_dir), f"checkpoint={tiny_model_dir}"]
+    try:
+        run_index(config("index", [*common, "accel=false", f"output={tmp_path}/a", f"embeddings_dir={tmp_path}/ea"]))
+        assert seen and not any(seen)  # every encoding pass saw the switch off
+        seen.clear()
+        run_index(config("index", [*common, "accel=true", f"output={tmp_path}/b", f"embeddings_dir={tmp_path}/eb"]))
+        assert seen and all(seen)
+    finally:
+        from gradedpr.accel.onednn import set_enabled
+
+        set_enabled(True)

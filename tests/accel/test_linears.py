@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from gradedpr.accel.linears import onednn_available, onednn_linears, row_bucket
+from gradedpr.accel.onednn import set_enabled
 from gradedpr.model.biencoder import BiEncoder
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this PyTorch has no oneDNN linear op")
@@ -35,9 +36,41 @@ def test_other_dtypes_and_the_switch_leave_the_model_alone(monkeypatch: pytest.M
     layer = nn.Linear(4, 3).double()
     with onednn_linears(layer) as active:
         assert not active and "forward" not in layer.__dict__
-    monkeypatch.setenv("GRADEDPR_ONEDNN", "0")
-    with onednn_linears(nn.Linear(4, 3)) as active:
+    with onednn_linears(nn.Linear(4, 3), on=False) as active:
         assert not active
+    set_enabled(False)  # the process-wide switch (the configs' accel setting)
+    try:
+        with onednn_linears(nn.Linear(4, 3)) as active:
+            assert not active
+    finally:
+        set_enabled(True)
+    with onednn_linears(nn.Linear(4, 3)) as active:
+        assert active
+
+
+class _ReluBlock(nn.Module):
+    """A feed-forward block like BERT's, but with an activation the fused kernel does not handle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = nn.Linear(4, 8)
+        self.intermediate_act_fn = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.intermediate_act_fn(self.dense(x))
+
+
+@pytest.mark.skipif(not onednn_available(), reason="this PyTorch has no oneDNN linear op")
+def test_a_block_without_exact_gelu_runs_unfused_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    block = _ReluBlock()
+    x = torch.randn(5, 4)
+    expected = block(x)
+    with caplog.at_level("WARNING", logger="gradedpr.accel.linears"), torch.no_grad(), \
+            onednn_linears(block) as active:
+        got = block(x)
+        assert active and "forward" not in block.__dict__ and "forward" in block.dense.__dict__
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert any("none with the exact (erf) GELU" in r.getMessage() for r in caplog.records)
 
 
 @settings(max_examples=300, deadline=None)

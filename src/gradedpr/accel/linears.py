@@ -1,9 +1,9 @@
 """oneDNN linear layers for CPU inference: prepacked weights and a fused GELU, swapped in while encoding.
 
 ``torch.nn.Linear`` on CPU runs through MKL's sgemm. oneDNN (also bundled with PyTorch) has its own JIT
-kernels; on the benchmark machine (AMD EPYC, AVX-512) they run BERT's projection shapes 7-14% faster, and
-more with the weights reordered once into oneDNN's blocked layout, and they can apply the exact (erf) GELU
-of BERT's feed-forward layer as a post-op instead of a separate pass over memory.
+kernels, which can use weights reordered once into oneDNN's blocked layout and apply the exact (erf) GELU
+of BERT's feed-forward layer as a post-op instead of a separate pass over memory (what that is worth:
+docs/BENCHMARKS.md, ``bench/encoding.py``).
 
 Rows are padded to bucketed counts (:func:`gradedpr.accel.onednn.row_bucket`) so oneDNN's per-shape kernel
 caches stay small.
@@ -13,13 +13,16 @@ the module gets an instance-level ``forward`` calling ``torch.ops.mkldnn._linear
 weights, and a BERT-style intermediate block (``dense`` followed by an exact ``GELUActivation``) gets the
 fused version. On exit the instances get their own ``forward`` back. Results equal ``nn.Linear``'s up to
 float rounding (a different summation order). It only engages on CPU, in inference (no autograd: the op has
-no backward) and when PyTorch has the op; otherwise the block runs unchanged. ``GRADEDPR_ONEDNN=0`` turns it
-off. :mod:`gradedpr.model.cpu_training` has the training (autograd) counterpart.
+no backward) and when PyTorch has the op; otherwise the block runs unchanged. The ``accel`` config setting
+(:func:`gradedpr.accel.onednn.set_enabled`) turns it off. When the module has feed-forward blocks but none
+with BERT's exact GELU (another activation), the linear layers still run through oneDNN, unfused, and a
+warning says so once per model class.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,7 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from gradedpr.accel.module_patch import patched_forwards
-from gradedpr.accel.onednn import cpu_float32_module, onednn_available, pad_rows, row_bucket
+from gradedpr.accel.onednn import cpu_float32_module, enabled, onednn_available, pad_rows, row_bucket
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 __all__ = ["onednn_available", "onednn_linears", "row_bucket"]
 
@@ -55,12 +61,17 @@ def _linear_forward(weight: Tensor, bias: Tensor | None, post_op: str) -> Callab
 
 
 @contextlib.contextmanager
-def onednn_linears(module: nn.Module, enabled: bool = True) -> Iterator[bool]:
+def onednn_linears(module: nn.Module, on: bool | None = None) -> Iterator[bool]:
     """Run ``module``'s linear layers through oneDNN inside the block (see the module docstring).
 
-    Yields whether the swap took place. Use it only under ``torch.inference_mode()`` / ``no_grad``.
+    ``on``: None = the process-wide switch (:func:`gradedpr.accel.onednn.enabled`). Yields whether the swap
+    took place. Use it only under ``torch.inference_mode()`` / ``no_grad``.
     """
-    if not (enabled and onednn_available() and cpu_float32_module(module)):
+    if not ((enabled() if on is None else on) and cpu_float32_module(module)):
+        yield False
+        return
+    if not onednn_available():  # pragma: no cover - every CPU build of torch 2.x has the op
+        _warn_once("no-op", "accel: this PyTorch has no oneDNN linear op; encoding runs on plain nn.Linear")
         yield False
         return
     with patched_forwards() as patch:
@@ -72,6 +83,12 @@ def onednn_linears(module: nn.Module, enabled: bool = True) -> Iterator[bool]:
                     packed = torch.ops.mkldnn._reorder_linear_weight(dense.weight.detach(), PACK_BATCH_HINT)
                     patch(sub, _linear_forward(packed, _detached(dense.bias), "gelu"))
                     fused.add(id(dense))
+            blocks = [sub for sub in module.modules() if hasattr(sub, "intermediate_act_fn")]
+            if blocks and not fused:
+                name = type(module).__name__
+                _warn_once(name, f"accel: {name} has {len(blocks)} feed-forward blocks but none with the exact "
+                                 "(erf) GELU the fused kernel expects; its linear layers run through oneDNN "
+                                 "without the fused activation")
             for sub in module.modules():
                 if isinstance(sub, nn.Linear) and id(sub) not in fused:
                     packed = torch.ops.mkldnn._reorder_linear_weight(sub.weight.detach(), PACK_BATCH_HINT)
@@ -81,3 +98,9 @@ def onednn_linears(module: nn.Module, enabled: bool = True) -> Iterator[bool]:
 
 def _detached(bias: Tensor | None) -> Tensor | None:
     return None if bias is None else bias.detach()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message)

@@ -1,17 +1,18 @@
-"""oneDNN availability and the row bucketing shared by the CPU inference and training kernels.
+"""oneDNN availability, the process-wide switch, and the row bucketing of the CPU inference kernels.
 
 PyTorch's CPU build ships oneDNN beside MKL; ``torch.ops.mkldnn._linear_pointwise`` runs a linear layer through
 it. oneDNN (and PyTorch's ideep layer over it) caches a kernel per input shape, about 0.6 MB each for MiniLM's
 layers, up to 1,024 shapes per cache. Encoder passes have a different number of rows (tokens) almost every
 time, so the caches would fill up to several hundred MB. Inputs are therefore padded with zero rows to a
 bucketed row count (:func:`row_bucket`: multiples of 64 up to 2,048 rows, then 32 sizes per doubling), which
-costs ~1.5% extra rows and keeps the number of shapes, and the caches, small. ``GRADEDPR_ONEDNN=0`` switches
-oneDNN off everywhere.
+costs ~1.5% extra rows and keeps the number of shapes, and the caches, small.
+
+The switch is the ``accel`` setting of the train / index / evaluate configs (recorded in each run's config):
+the commands call :func:`set_enabled` with it before encoding. Library callers can pass ``onednn=`` to
+:func:`gradedpr.encode.batching.encode_texts` instead.
 """
 
 from __future__ import annotations
-
-import os
 
 import torch
 from torch import Tensor, nn
@@ -20,10 +21,22 @@ MIN_BUCKET = 64
 BUCKETS_PER_OCTAVE = 32
 
 
+_enabled = True
+
+
+def set_enabled(enabled: bool) -> None:
+    """Switch the oneDNN inference kernels on or off for this process (the configs' ``accel`` setting)."""
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def enabled() -> bool:
+    """The process-wide switch (on unless :func:`set_enabled` turned it off)."""
+    return _enabled
+
+
 def onednn_available() -> bool:
-    """Whether this PyTorch can run oneDNN linear layers (and the user did not switch them off)."""
-    if os.environ.get("GRADEDPR_ONEDNN", "1") == "0":
-        return False
+    """Whether this PyTorch can run oneDNN linear layers."""
     ops = torch.ops.mkldnn
     return bool(torch.backends.mkldnn.is_available()) and hasattr(ops, "_linear_pointwise") and hasattr(
         ops, "_reorder_linear_weight"

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.common import basename, checkpoint_path, load_model, slug
 from gradedpr.commands.judged import judged_qrels, measures_of, score_file
 from gradedpr.data.from_config import collection_from_config
@@ -39,6 +40,7 @@ def run_evaluate(cfg: DictConfig) -> EvalResult:
     if cfg.get("run"):
         return _score_run_file(cfg)
     k = int(cfg.k)
+    set_accel(bool(cfg.get("accel", True)))
     if k < MIN_K:
         raise DataError(f"k={k} is too small: the measures go down to rank {MIN_K}; use k >= {MIN_K}")
     split = str(cfg.split)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.common import checkpoint_path, load_model
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.encode.store import check_store_dir
@@ -37,6 +38,7 @@ def run_index(cfg: DictConfig) -> DenseIndex | None:
     shard 0 waits for the others, merges and builds. Returns the index in that process, None in the others.
     """
     rank, world = rank_and_world()
+    set_accel(bool(cfg.get("accel", True)))
     shard_id = rank if cfg.get("shard_id") is None else int(cfg.shard_id)
     num_shards = world if cfg.get("num_shards") is None else int(cfg.num_shards)
     output = Path(str(cfg.output))

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
@@ -46,6 +47,7 @@ def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
 def run_training(cfg: DictConfig) -> TrainResult:
     """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are."""
     seed_everything(int(cfg.seed))
+    set_accel(bool(cfg.get("accel", True)))
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

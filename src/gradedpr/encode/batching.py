@@ -1,20 +1,20 @@
-"""Fast inference encoding: tokenise once, sort by token length, pad per batch, cap tokens per forward pass.
+"""The one encoding loop: tokenise once, sort by token length, pad per batch, cap tokens per forward pass.
 
-:meth:`BiEncoder.encode` tokenises each batch with ``padding=True`` after sorting texts by character length.
-This module does the same job with three differences that make CPU encoding faster without changing what is
-computed (each sequence still sees exactly its own tokens; only the padding around it changes):
+Every caller that turns texts into vectors goes through here (``index.py``, ``evaluate.py``, the trainer's
+dev evaluation, the frozen-passage store, export checks). Compared with tokenising each batch with
+``padding=True``, three things make CPU encoding faster without changing what is computed (each sequence
+still sees exactly its own tokens; only the padding around it changes):
 
 * texts are tokenised once, in large tokenizer calls; the ids are kept unpadded in flat int32 arrays
   (a few bytes per token, not Python lists);
 * batches are formed in order of **token** length (not character length), so padding is minimal;
 * on CPU a forward pass holds at most ``max_tokens`` padded tokens: a batch of ``batch_size`` long passages is run as
   several smaller forward passes. On CPU the activations of a pass of ~2k tokens stay in the last-level cache,
-  so the element-wise layers (GELU, layer norm, bias, attention softmax) stop being memory-bound; on the
-  2-core benchmark machine this alone is worth about 1.2x over 64 x 256-token passes (see docs/BENCHMARKS.md).
+  so the element-wise layers (GELU, layer norm, bias, attention softmax) stop being memory-bound.
 
 All of it runs under ``torch.inference_mode``, on CPU with oneDNN linear layers (prepacked weights, fused
-GELU; :mod:`gradedpr.accel.linears`), another ~1.1x. Embeddings come back as float32 rows in input
-order.
+GELU; :mod:`gradedpr.accel.linears`). Embeddings come back as float32 rows in input order. What each of
+these is worth is measured in ``docs/BENCHMARKS.md`` (``bench/encoding.py``).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ MaxTokens = int | str | None
 """Padded tokens per forward pass: a number, ``None`` (no cap: ``batch_size`` rows per pass) or ``"auto"``."""
 
 CPU_MAX_TOKENS = 2048
-"""What ``"auto"`` means on CPU: 512-2048 were the fastest for MiniLM on the benchmark machine (None, i.e.
-64 x 256 tokens, was ~1.2x slower). On GPUs ``"auto"`` means no cap (large passes keep them busy)."""
+"""What ``"auto"`` means on CPU (chosen by ``bench/encoding.py``; see docs/BENCHMARKS.md). On GPUs ``"auto"``
+means no cap (large passes keep them busy)."""
 
 DEFAULT_MAX_TOKENS: MaxTokens = "auto"
 
@@ -161,11 +161,12 @@ def iter_encoded(
     kind: str,
     batch_size: int = 64,
     max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
-    onednn: bool = True,
+    onednn: bool | None = None,
 ) -> Iterator[tuple[np.ndarray, npt.NDArray[np.float32]]]:
     """Yield ``(rows, embeddings)`` per forward pass, longest texts first. The model must be in eval mode.
 
-    ``onednn``: run the linear layers through oneDNN on CPU (see :mod:`gradedpr.accel.linears`).
+    ``onednn``: run the linear layers through oneDNN on CPU (see :mod:`gradedpr.accel.linears`); None = the
+    process-wide ``accel`` setting.
     """
     cap = resolve_max_tokens(max_tokens, model.device)
     encode = model.encode_queries if kind == "query" else model.encode_passages
@@ -173,7 +174,7 @@ def iter_encoded(
     pad_id = 0 if pad_id is None else int(pad_id)
     left = getattr(model.tokenizer, "padding_side", "right") == "left"
     encoder = model.query_encoder if kind == "query" else model.passage_encoder
-    with onednn_linears(encoder, enabled=onednn):
+    with onednn_linears(encoder, onednn):
         for rows in plan_batches(tokens.lengths, batch_size, cap):
             batch = pad_batch(tokens, rows, pad_id, left)
             with torch.inference_mode(), autocast(model.device):
@@ -189,7 +190,7 @@ def encode_texts(
     max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     show_progress: bool = False,
     desc: str | None = None,
-    onednn: bool = True,
+    onednn: bool | None = None,
 ) -> npt.NDArray[np.float32]:
     """Embed ``texts`` as queries or passages; float32 ``[len(texts), dim]`` in input order.
 

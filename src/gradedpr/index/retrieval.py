@@ -143,7 +143,7 @@ class FlatIndexCache:
     """The last exact in-memory index of a corpus, reused while the passage encoder and the corpus are unchanged.
 
     Owned by its caller (the trainer's dev evaluation keeps one for a run): with a frozen passage encoder the
-    corpus is encoded once, at the cost of hashing the weights (~0.1 s for MiniLM) at each evaluation.
+    corpus is encoded once, at the cost of hashing the passage encoder's weights at each evaluation.
     """
 
     def __init__(self) -> None:

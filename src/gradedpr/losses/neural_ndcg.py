@@ -67,8 +67,7 @@ def neural_ndcg_loss(
     hand-written backward on vectors (:func:`~gradedpr.losses.soft_permutation.sinkhorn_scaling`), so
     one M x M matrix is kept for backward instead of one per iteration. Linear space is safe here: every
     row and column of the NeuralSort matrix holds an entry >= 1/n (each item is the row maximum at its own
-    rank), so no sum can underflow. (A log-space loop over the full matrix took ~50 s for B = 32,
-    M = 512 on 2 CPU cores; see ``docs/losses.md`` for the measured cost of this one.)
+    rank), so no sum can underflow (``docs/losses.md`` has the measured cost).
     Cost: O(M^2) time and memory per list -- the most expensive loss here. Lists with IDCG = 0 are
     excluded by the common reduction rule; when no list has a relevant item the result is 0 with a
     gradient path.
