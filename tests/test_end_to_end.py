@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gradedpr.evaluation.runfile import read_trec_run
+from gradedpr.data.runs import read_trec_run
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "plum", "kiwi"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from gradedpr.data.runs import read_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
-from gradedpr.evaluation.runfile import read_trec_run
 from gradedpr.model import BiEncoder
 from test_end_to_end import run_script, write_tiny_beir
 

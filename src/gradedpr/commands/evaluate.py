@@ -15,11 +15,11 @@ from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.common import basename, checkpoint_path, load_model, slug
 from gradedpr.commands.judged import judged_qrels, measures_of, score_file
 from gradedpr.data.from_config import collection_from_config
+from gradedpr.data.runs import write_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
 from gradedpr.errors import DataError
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run
 from gradedpr.evaluation.report import format_table, write_metrics_json
-from gradedpr.evaluation.runfile import write_trec_run
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve

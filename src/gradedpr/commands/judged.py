@@ -14,10 +14,10 @@ from omegaconf import DictConfig
 from gradedpr.commands.common import slug
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.qrels import read_qrels_file
+from gradedpr.data.runs import read_trec_run
 from gradedpr.errors import DataError
 from gradedpr.evaluation.measures import parse_measures
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run
-from gradedpr.evaluation.runfile import read_trec_run
 from gradedpr.types import Qrels
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gradedpr.data.corpus import Corpus
+from gradedpr.data.runs import read_trec_run
 from gradedpr.errors import DataError
 
 
@@ -68,8 +69,6 @@ def bm25_negatives(corpus: Corpus, queries: Mapping[str, str], depth: int = 100)
 
 def run_file_negatives(path: str | Path, corpus: Corpus, depth: int = 100) -> PrecomputedNegatives:
     """Hard negatives from a TREC run file (``qid Q0 docid rank score tag``), top ``depth`` by score."""
-    from gradedpr.evaluation.runfile import read_trec_run
-
     run = read_trec_run(path)
     ranked: dict[str, list[str]] = {}
     for qid, docs in run.items():

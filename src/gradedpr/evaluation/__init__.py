@@ -1,10 +1,10 @@
 """trec_eval-exact evaluation: metrics, TREC run/qrels files, reports."""
 
 from gradedpr.data.qrels import read_trec_qrels
+from gradedpr.data.runs import ranking_order, read_trec_run, write_trec_run
 from gradedpr.evaluation.measures import DEFAULT_MEASURES, Measure, parse_measure, parse_measures
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run, list_ndcg
 from gradedpr.evaluation.report import format_table, write_metrics_json
-from gradedpr.evaluation.runfile import ranking_order, read_trec_run, write_trec_run
 from gradedpr.types import Qrels, Run
 
 __all__ = [

@@ -77,8 +77,8 @@ def write_run_and_metrics(
     extra: Mapping[str, Any] | None = None,
 ) -> EvalResult:
     """Score ``run`` against ``qrels`` and keep it: ``out_dir/run.trec`` and the per-query ``out_dir/metrics.json``."""
+    from gradedpr.data.runs import write_trec_run
     from gradedpr.evaluation.metrics import evaluate_run
-    from gradedpr.evaluation.runfile import write_trec_run
 
     result = evaluate_run(run, qrels)
     write_trec_run(Path(out_dir) / "run.trec", run, tag=tag)

@@ -167,22 +167,17 @@ class FlatIndexCache:
             log.info("reusing the in-memory index: the passage encoder and the corpus are unchanged")
             return self._index
         self.clear()
-        self._index = in_memory_flat_index(model, corpus, batch_size, max_tokens, show_progress)
+        self._index = _flat_index(model, corpus, batch_size, max_tokens, show_progress)
         self._key = key
         return self._index
 
 
-def in_memory_flat_index(
-    model: BiEncoder,
-    corpus: PassageSource,
-    batch_size: int = 64,
-    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
-    show_progress: bool = True,
-) -> DenseIndex:
+def _flat_index(model: BiEncoder, corpus: PassageSource, batch_size: int, max_tokens: MaxTokens,
+                show_progress: bool) -> DenseIndex:
     """An exact flat index of ``corpus`` encoded in memory by ``model``'s passage encoder."""
     index = build_dense_index(model, corpus, IndexSpec("flat"), batch_size=batch_size, max_tokens=max_tokens,
                               show_progress=show_progress)
-    assert index is not None
+    assert index is not None  # one shard: always built here
     return index
 
 
@@ -211,7 +206,7 @@ def retrieve(
         if cache is not None:
             index = cache.get(model, collection.corpus, batch_size, max_tokens, show_progress)
         else:
-            index = in_memory_flat_index(model, collection.corpus, batch_size, max_tokens, show_progress)
+            index = _flat_index(model, collection.corpus, batch_size, max_tokens, show_progress)
     qids, emb = encode_queries(model, queries, batch_size, max_tokens, show_progress)
     scores, docids = index.search(emb, k, show_progress=show_progress, stats=stats)
     return run_from_results(qids, scores, docids)

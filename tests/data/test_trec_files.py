@@ -102,7 +102,7 @@ def test_failure_in_the_middle_of_writing_a_line(tmp_path: Path, monkeypatch: py
     path = tmp_path / "run.trec"
     write_trec_run(path, {"q1": {"a": 1.0}})
     old = path.read_bytes()
-    import gradedpr.evaluation.runfile as runfile
+    import gradedpr.data.runs as runfile
 
     calls = {"n": 0}
 

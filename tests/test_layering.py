@@ -1,0 +1,73 @@
+"""The package layering of docs/ARCHITECTURE.md, checked on the source: every ``gradedpr`` import (module level
+or inside a function) goes only to a package below the importing one, so data flows one way."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "gradedpr"
+
+BASE = {"errors", "types"}
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "types": set(),
+    "utils": {"errors"},
+    "accel": set(),
+    "data": BASE | {"utils"},
+    "model": BASE | {"utils"},
+    "losses": BASE,
+    "encode": BASE | {"utils", "accel", "data", "model"},
+    "index": BASE | {"utils", "data", "model", "encode"},
+    "evaluation": BASE | {"utils", "data"},
+    "train": BASE | {"utils", "data", "model", "losses", "encode", "index", "evaluation"},
+    "export": BASE | {"utils", "model", "encode"},
+    "study": BASE | {"utils", "data", "model", "encode", "index", "evaluation"},
+    "commands": BASE | {"utils", "accel", "data", "model", "losses", "encode", "index", "evaluation", "train",
+                        "export"},
+}
+
+
+def package_of(path: Path) -> str:
+    relative = path.relative_to(SRC)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported_packages(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "gradedpr" else [
+                f"gradedpr.{a.name}" for a in node.names if a.name != "__version__"]  # the package's own version
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        found |= {name.split(".")[1] for name in names if name.startswith("gradedpr.")}
+    return found
+
+
+MODULES = sorted(p for p in SRC.rglob("*.py") if p.name != "__init__.py" or p.parent != SRC)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_go_only_down_the_layers(path: Path) -> None:
+    package = package_of(path)
+    assert package in ALLOWED, f"{package} is a new package: give it a place in ALLOWED and docs/ARCHITECTURE.md"
+    upward = imported_packages(path) - ALLOWED[package] - {package}
+    assert not upward, f"{path.relative_to(SRC)} imports {sorted(upward)}, which {package} must not depend on"
+
+
+def test_the_allowed_graph_has_no_cycle() -> None:
+    done: set[str] = set()
+
+    def visit(package: str, stack: tuple[str, ...]) -> None:
+        assert package not in stack, f"cycle: {' -> '.join((*stack, package))}"
+        if package not in done:
+            for dependency in ALLOWED[package]:
+                visit(dependency, (*stack, package))
+            done.add(package)
+
+    for package in ALLOWED:
+        visit(package, ())
