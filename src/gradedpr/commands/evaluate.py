@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.common import basename, checkpoint_path, load_model, slug
-from gradedpr.commands.judged import judged_qrels, measures_of, score_file
+from gradedpr.commands.judged import describe_mean, judged_qrels, mean_over_of, measures_of, score_file
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.runs import write_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
@@ -65,7 +65,7 @@ def run_evaluate(cfg: DictConfig) -> EvalResult:
     run = retrieve(model, collection, split, k, index=index, batch_size=int(cfg.batch_size),
                    max_tokens=max_tokens, show_progress=show, stats=stats)
     measures = list(cfg.measures)
-    result = evaluate_run(run, collection.qrels[split], measures, mean_over=str(cfg.mean_over))
+    result = evaluate_run(run, collection.qrels[split], measures, mean_over=mean_over_of(cfg))
     output = (Path(str(cfg.output)) if cfg.get("output")
               else Path("outputs/eval") / f"{cfg.data.name}-{basename(cfg.checkpoint)}-{split}")
     tag = str(cfg.run_tag or basename(cfg.checkpoint))
@@ -83,8 +83,7 @@ def run_evaluate(cfg: DictConfig) -> EvalResult:
         "model": model.config.to_dict(),
     }
     write_metrics_json(metrics_path, result, extra)
-    rule = ("trec_eval -c: every query of the qrels, missing ones count 0" if result.mean_over == "qrels"
-            else "pytrec_eval: queries in both run and qrels")
+    rule = describe_mean(result)
     sys.stdout.write(format_table({tag: result}, measures))
     print(
         f"{split} of {cfg.data.name}: mean over {result.num_queries} queries ({rule}); "
@@ -101,16 +100,13 @@ def _score_run_file(cfg: DictConfig) -> EvalResult:
     name = slug(path.stem)
     judged = judged_qrels(cfg)
     measures = measures_of(cfg)
-    mean_over = str(cfg.mean_over)
-    if mean_over not in ("qrels", "both"):
-        raise DataError(f"mean_over={mean_over} is not one of qrels (trec_eval -c), both (pytrec_eval)")
+    mean_over = mean_over_of(cfg)
     result, info = score_file(path, name, judged, measures, mean_over)
     default = f"{judged.label}-{name}" if cfg.get("qrels") else f"{cfg.data.name}-{name}-{cfg.split}"
     output = Path(str(cfg.output)) if cfg.get("output") else Path("outputs/eval") / slug(default)
     metrics_path = output / "metrics.json"
     write_metrics_json(metrics_path, result, {**judged.source, "run_file": info})
-    rule = ("trec_eval -c: every query of the qrels, missing ones count 0" if result.mean_over == "qrels"
-            else "pytrec_eval: queries in both run and qrels")
+    rule = describe_mean(result)
     sys.stdout.write(format_table({name: result}, measures))
     print(f"{path}: mean over {result.num_queries} queries ({rule}); the run has {info['queries']} queries, "
           f"{info['queries_not_in_qrels']} not in the qrels\nmetrics: {metrics_path}")

@@ -17,7 +17,7 @@ from gradedpr.data.qrels import read_qrels_file
 from gradedpr.data.runs import read_trec_run
 from gradedpr.errors import DataError
 from gradedpr.evaluation.measures import parse_measures
-from gradedpr.evaluation.metrics import EvalResult, evaluate_run
+from gradedpr.evaluation.metrics import EvalResult, MeanOver, evaluate_run, parse_mean_over
 from gradedpr.types import Qrels
 
 
@@ -57,7 +57,22 @@ def measures_of(cfg: DictConfig) -> list[str]:
         raise DataError(str(exc)) from None
 
 
-def score_file(path: Path, name: str, judged: _Judged, measures: list[str], mean_over: str
+def mean_over_of(cfg: DictConfig) -> MeanOver:
+    """The config's ``mean_over`` as a checked choice (a one-line DataError otherwise)."""
+    try:
+        return parse_mean_over(str(cfg.mean_over))
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def describe_mean(result: EvalResult) -> str:
+    """Which queries ``result`` averages over, in words."""
+    if result.mean_over == "qrels":
+        return "trec_eval -c: every query of the qrels, missing ones count 0"
+    return "pytrec_eval: queries in both run and qrels"
+
+
+def score_file(path: Path, name: str, judged: _Judged, measures: list[str], mean_over: MeanOver
                 ) -> tuple[EvalResult, dict[str, Any]]:
     """Read and evaluate one run file. Queries unknown to the qrels are ignored (as trec_eval does) and
     reported on stderr; qrels queries the run lacks count 0 with ``mean_over="qrels"``."""

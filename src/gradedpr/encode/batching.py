@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from gradedpr.accel.linears import onednn_linears
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.types import KINDS, Kind
 from gradedpr.utils.device import autocast
 
 MaxTokens = int | str | None
@@ -43,7 +44,6 @@ DEFAULT_MAX_TOKENS: MaxTokens = "auto"
 TOKENIZE_BATCH = 1024
 """Texts per tokenizer call (large calls let the fast tokenizer's Rust side do the work)."""
 
-KINDS = ("query", "passage")
 
 
 @dataclass
@@ -66,14 +66,14 @@ class Tokenized:
         return int(self.offsets[-1])
 
 
-def max_length_of(model: BiEncoder, kind: str) -> int:
+def max_length_of(model: BiEncoder, kind: Kind) -> int:
     """The configured max length (in tokens) of queries or passages."""
     if kind not in KINDS:
         raise ValueError(f"kind must be 'query' or 'passage', got {kind!r}")
     return model.config.query_max_length if kind == "query" else model.config.passage_max_length
 
 
-def tokenize_unpadded(model: BiEncoder, texts: Sequence[str], kind: str) -> Tokenized:
+def tokenize_unpadded(model: BiEncoder, texts: Sequence[str], kind: Kind) -> Tokenized:
     """Tokenise ``texts`` (truncated at the configured max length) into a flat :class:`Tokenized`."""
     max_length = max_length_of(model, kind)
     tokenizer = model.tokenizer
@@ -158,7 +158,7 @@ def pad_batch(tokens: Tokenized, rows: np.ndarray, pad_id: int, left: bool = Fal
 def iter_encoded(
     model: BiEncoder,
     tokens: Tokenized,
-    kind: str,
+    kind: Kind,
     batch_size: int = 64,
     max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     onednn: bool | None = None,
@@ -185,7 +185,7 @@ def iter_encoded(
 def encode_texts(
     model: BiEncoder,
     texts: Sequence[str],
-    kind: str,
+    kind: Kind,
     batch_size: int = 64,
     max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
     show_progress: bool = False,

@@ -21,6 +21,7 @@ import torch
 from gradedpr.data.ids import IdList
 from gradedpr.encode.batching import max_length_of
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.types import Kind
 
 _DIGEST = 16
 _TEXT_BATCH = 10_000
@@ -53,7 +54,7 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def encoder_settings(model: BiEncoder, kind: str) -> dict[str, Any]:
+def encoder_settings(model: BiEncoder, kind: Kind) -> dict[str, Any]:
     """The settings besides the weights that determine the vectors of one side."""
     return {
         "pooling": model.config.pooling,
@@ -64,7 +65,7 @@ def encoder_settings(model: BiEncoder, kind: str) -> dict[str, Any]:
     }
 
 
-def encoder_fingerprint(model: BiEncoder, kind: str = "passage") -> str:
+def encoder_fingerprint(model: BiEncoder, kind: Kind = "passage") -> str:
     """Fingerprint of the query or passage side: its weights plus :func:`encoder_settings`."""
     encoder = model.query_encoder if kind == "query" else model.passage_encoder
     digest = hashlib.blake2b(digest_size=_DIGEST)

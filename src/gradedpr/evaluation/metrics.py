@@ -40,6 +40,7 @@ import bisect
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +48,18 @@ import numpy.typing as npt
 from gradedpr.errors import DataError
 from gradedpr.evaluation.measures import DEFAULT_MEASURES, Measure, parse_measures
 
-_MEAN_OVER = ("qrels", "both")
+MeanOver = Literal["qrels", "both"]
+"""Which queries a mean is over: every qrels query (trec_eval -c) or those in run and qrels (pytrec_eval)."""
+
+_MEAN_OVER: tuple[MeanOver, ...] = ("qrels", "both")
+
+
+def parse_mean_over(text: str) -> MeanOver:
+    """``text`` as a :data:`MeanOver` choice; ``ValueError`` naming the choices otherwise."""
+    for choice in _MEAN_OVER:
+        if text == choice:
+            return choice
+    raise ValueError(f"mean_over={text} is not one of qrels (trec_eval -c), both (pytrec_eval)")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -64,7 +76,7 @@ class EvalResult:
     per_query: dict[str, dict[str, float]]
     mean: dict[str, float]
     num_queries: int
-    mean_over: str
+    mean_over: MeanOver
     measures: tuple[str, ...] = field(default=())
 
 
@@ -273,7 +285,7 @@ def evaluate_run(
     qrels: Mapping[str, Mapping[str, int]],
     measures: Sequence[str] | str = DEFAULT_MEASURES,
     *,
-    mean_over: str = "qrels",
+    mean_over: MeanOver = "qrels",
 ) -> EvalResult:
     """Evaluate ``run`` (qid -> docid -> score) against ``qrels`` (qid -> docid -> grade), trec_eval-exact.
 

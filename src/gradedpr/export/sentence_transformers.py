@@ -42,6 +42,7 @@ from gradedpr.model.biencoder import PASSAGE_DIR, QUERY_DIR, BiEncoder
 from gradedpr.model.card import CARD_FILE, FORM_SENTENCE_TRANSFORMERS, model_card, read_training_record
 from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
 from gradedpr.model.resolve import resolve_model_path
+from gradedpr.types import Kind
 from gradedpr.utils.atomic import atomic_directory
 
 MARKER_FILE = "gradedpr_export.json"
@@ -225,7 +226,8 @@ def _staging_dir(near: Path) -> Iterator[Path]:
 def max_abs_difference(model: BiEncoder, st_model: Any, texts: list[str]) -> float:
     """max |gradedpr - sentence-transformers| over query and passage embeddings of ``texts``."""
     diffs = []
-    for kind, encode in (("query", st_model.encode_query), ("passage", st_model.encode_document)):
+    routes: tuple[tuple[Kind, Any], ...] = (("query", st_model.encode_query), ("passage", st_model.encode_document))
+    for kind, encode in routes:
         ours = encode_texts(model, texts, kind)
         theirs = np.asarray(encode(texts, convert_to_numpy=True, batch_size=len(texts), show_progress_bar=False),
                             dtype=np.float32)

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from gradedpr.losses.ranking_utils import (
     GAINS,
+    Gain,
     check_choice,
     check_cutoff,
     check_inputs,
@@ -41,7 +42,7 @@ def approx_ndcg_loss(
     mask: Tensor,
     *,
     temperature: float = 1.0,
-    gain: str = "exp2",
+    gain: Gain = "exp2",
     k: int | None = None,
     cutoff_temperature: float = 0.5,
 ) -> Tensor:

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from gradedpr.losses.ranking_utils import (
     GAINS,
+    Gain,
     check_choice,
     check_inputs,
     empty_loss,
@@ -22,7 +23,7 @@ from gradedpr.losses.registry import register_loss
 
 
 @register_loss("graded_infonce")
-def graded_infonce_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: str = "exp2") -> Tensor:
+def graded_infonce_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: Gain = "exp2") -> Tensor:
     r"""Gain-weighted multi-positive InfoNCE.
 
     Positives :math:`P` = valid items with grade > 0, negatives :math:`N` = valid items with grade <= 0:

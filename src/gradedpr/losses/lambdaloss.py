@@ -10,6 +10,7 @@ from torch import Tensor
 
 from gradedpr.losses.ranking_utils import (
     GAINS,
+    Gain,
     check_choice,
     check_cutoff,
     check_inputs,
@@ -65,7 +66,7 @@ def lambdaloss_loss(
     mask: Tensor,
     *,
     weighting: str = "ndcg_loss2pp",
-    gain: str = "exp2",
+    gain: Gain = "exp2",
     k: int | None = None,
     sigma: float = 1.0,
     mu: float = 10.0,

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from gradedpr.losses.ranking_utils import (
     GAINS,
+    Gain,
     check_choice,
     check_inputs,
     empty_loss,
@@ -23,7 +24,7 @@ TARGETS = ("gain", "softmax")
 
 
 @register_loss("listnet")
-def listnet_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: str = "exp2", target: str = "gain") -> Tensor:
+def listnet_loss(scores: Tensor, labels: Tensor, mask: Tensor, *, gain: Gain = "exp2", target: str = "gain") -> Tensor:
     r"""ListNet top-one cross-entropy (Cao et al. 2007, "Learning to rank: from pairwise approach to
     listwise approach", ICML).
 

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from gradedpr.losses.ranking_utils import (
     GAINS,
+    Gain,
     check_choice,
     check_cutoff,
     check_inputs,
@@ -29,7 +30,7 @@ def neural_ndcg_loss(
     mask: Tensor,
     *,
     temperature: float = 1.0,
-    gain: str = "exp2",
+    gain: Gain = "exp2",
     k: int | None = None,
     max_iter: int = 50,
     tol: float = 1e-6,

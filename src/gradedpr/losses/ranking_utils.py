@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from gradedpr.errors import DataError
 
-GAINS: tuple[str, ...] = ("linear", "exp2", "binary")
+Gain = Literal["linear", "exp2", "binary"]
+"""How a grade becomes a gain: ``g``, ``2^g - 1``, or ``1`` for any ``g > 0``."""
+
+GAINS: tuple[Gain, ...] = ("linear", "exp2", "binary")
 """Gain functions: ``linear`` = the grade itself (trec_eval), ``exp2`` = ``2**grade - 1`` (LTR libraries),
 ``binary`` = 1 for any grade > 0 (turns a gain-based loss into its binary-relevance form, for ablations;
 pairwise losses still form their pairs from the grades)."""
@@ -84,7 +88,7 @@ def _exp2_limit(dtype: torch.dtype, size: int) -> float:
     return math.log2(torch.finfo(dtype).max) - math.log2(max(size, 1)) - 2.0
 
 
-def widen_for_gain(scores: Tensor, grades: Tensor, mask: Tensor, gain: str) -> tuple[Tensor, Tensor]:
+def widen_for_gain(scores: Tensor, grades: Tensor, mask: Tensor, gain: Gain) -> tuple[Tensor, Tensor]:
     """``(scores, grades)`` in float64 when ``gain="exp2"`` of the largest valid grade would overflow the
     score dtype (float32: grades from about 120 up), else the very same tensors.
 
@@ -108,7 +112,7 @@ def widen_for_gain(scores: Tensor, grades: Tensor, mask: Tensor, gain: str) -> t
     return scores.double(), grades.double()
 
 
-def gains(labels: Tensor, mask: Tensor, gain: str) -> Tensor:
+def gains(labels: Tensor, mask: Tensor, gain: Gain) -> Tensor:
     """Per-item gain: ``linear`` -> ``max(y, 0)``; ``exp2`` -> ``2**max(y, 0) - 1``; ``binary`` -> ``1[y > 0]``;
     padded slots -> 0."""
     check_choice("gain", gain, GAINS)

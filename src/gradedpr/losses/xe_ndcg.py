@@ -7,6 +7,7 @@ from torch import Tensor
 
 from gradedpr.losses.ranking_utils import (
     GAINS,
+    Gain,
     check_choice,
     check_inputs,
     empty_loss,
@@ -26,7 +27,7 @@ def xe_ndcg_loss(
     labels: Tensor,
     mask: Tensor,
     *,
-    gain: str = "exp2",
+    gain: Gain = "exp2",
     gamma: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:

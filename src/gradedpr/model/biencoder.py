@@ -22,6 +22,7 @@ from gradedpr.errors import CheckpointError
 from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
 from gradedpr.model.pooling import l2_normalize, pool
 from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
+from gradedpr.types import Kind
 from gradedpr.utils.atomic import atomic_directory
 from gradedpr.utils.outputs import OutputKind
 
@@ -115,7 +116,7 @@ class BiEncoder(nn.Module):
     def dim(self) -> int:
         return int(self.query_encoder.config.hidden_size)
 
-    def tokenize(self, texts: Sequence[str], kind: str) -> dict[str, Tensor]:
+    def tokenize(self, texts: Sequence[str], kind: Kind) -> dict[str, Tensor]:
         """Tokenize queries (``kind='query'``) or passages (``'passage'``) at their configured max length."""
         max_length = self.config.query_max_length if kind == "query" else self.config.passage_max_length
         batch = self.tokenizer(
