@@ -10,10 +10,11 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gradedpr"
 
-BASE = {"errors", "types"}
+BASE = {"errors", "types", "filenames"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "types": set(),
+    "filenames": set(),
     "utils": {"errors"},
     "accel": set(),
     "data": BASE | {"utils"},

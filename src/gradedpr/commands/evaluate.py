@@ -20,6 +20,7 @@ from gradedpr.encode.fingerprint import encoder_fingerprint
 from gradedpr.errors import DataError
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run
 from gradedpr.evaluation.report import format_table, write_metrics_json
+from gradedpr.filenames import METRICS_FILE, RUN_FILE
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
@@ -69,7 +70,7 @@ def run_evaluate(cfg: DictConfig) -> EvalResult:
     output = (Path(str(cfg.output)) if cfg.get("output")
               else Path("outputs/eval") / f"{cfg.data.name}-{basename(cfg.checkpoint)}-{split}")
     tag = str(cfg.run_tag or basename(cfg.checkpoint))
-    run_path, metrics_path = output / "run.trec", output / "metrics.json"
+    run_path, metrics_path = output / RUN_FILE, output / METRICS_FILE
     write_trec_run(run_path, run, tag=tag, k=k)
     extra: Mapping[str, Any] = {
         "checkpoint": checkpoint_path(str(cfg.checkpoint)),
@@ -104,7 +105,7 @@ def _score_run_file(cfg: DictConfig) -> EvalResult:
     result, info = score_file(path, name, judged, measures, mean_over)
     default = f"{judged.label}-{name}" if cfg.get("qrels") else f"{cfg.data.name}-{name}-{cfg.split}"
     output = Path(str(cfg.output)) if cfg.get("output") else Path("outputs/eval") / slug(default)
-    metrics_path = output / "metrics.json"
+    metrics_path = output / METRICS_FILE
     write_metrics_json(metrics_path, result, {**judged.source, "run_file": info})
     rule = describe_mean(result)
     sys.stdout.write(format_table({name: result}, measures))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gradedpr.filenames import RUN_CONFIG
 from gradedpr.utils.atomic import atomic_open, atomic_write_text
 
 COLUMNS = ("loss", "dev_ndcg@10_step0", "dev_ndcg@10_best", "best_step", "test_ndcg@10", "steps", "seconds")
@@ -19,7 +20,7 @@ def collect(sweep_dir: str | Path, metric: str = "ndcg@10") -> list[dict[str, An
     rows = []
     for summary_path in sorted(Path(sweep_dir).glob("*/train_summary.json")):
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        config = (summary_path.parent / "config.yaml").read_text(encoding="utf-8")
+        config = (summary_path.parent / RUN_CONFIG).read_text(encoding="utf-8")
         loss = _loss_name(config) or summary_path.parent.name
         evaluations = summary.get("evaluations") or [{}]
         rows.append(

@@ -18,6 +18,7 @@ from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import ConfigError
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
+from gradedpr.filenames import RUN_CONFIG, TRAIN_SUMMARY
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
@@ -50,7 +51,7 @@ def run_training(cfg: DictConfig) -> TrainResult:
     set_accel(bool(cfg.get("accel", True)))
     run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_text(run_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     t = cfg.train
     test_split = t.get("test_split")
     eval_split = str(t.eval_split)
@@ -183,10 +184,10 @@ def run_training(cfg: DictConfig) -> TrainResult:
             logger.log(test_metrics, result.steps)
             logger.summary(test_metrics)
             result.test_metrics = test_metrics
-            summary = json.loads((run_dir / "train_summary.json").read_text(encoding="utf-8"))
+            summary = json.loads((run_dir / TRAIN_SUMMARY).read_text(encoding="utf-8"))
             summary["test"] = test_metrics
             summary["test_checkpoint"] = str(best)
-            atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+            atomic_write_text(run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
             refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
     finally:
         logger.close()

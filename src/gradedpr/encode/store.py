@@ -28,11 +28,11 @@ import numpy.typing as npt
 
 from gradedpr.data.ids import BLOCK, IdList
 from gradedpr.errors import CheckpointError, DataError, OutputError
+from gradedpr.filenames import IDS_FILE
 from gradedpr.utils.atomic import atomic_open
 from gradedpr.utils.outputs import OutputKind, describe
 
 MATRIX_FILE = "embeddings.f32"
-IDS_FILE = "ids.txt"
 META_FILE = "embeddings.json"
 FORMAT_VERSION = 1
 DTYPE = np.float32

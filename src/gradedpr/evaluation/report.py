@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gradedpr.evaluation.metrics import EvalResult
+from gradedpr.filenames import METRICS_FILE, RUN_FILE
 from gradedpr.utils.atomic import atomic_write_text
 
 
@@ -81,6 +82,6 @@ def write_run_and_metrics(
     from gradedpr.evaluation.metrics import evaluate_run
 
     result = evaluate_run(run, qrels)
-    write_trec_run(Path(out_dir) / "run.trec", run, tag=tag)
-    write_metrics_json(Path(out_dir) / "metrics.json", result, {"tag": tag, **(extra or {})})
+    write_trec_run(Path(out_dir) / RUN_FILE, run, tag=tag)
+    write_metrics_json(Path(out_dir) / METRICS_FILE, result, {"tag": tag, **(extra or {})})
     return result

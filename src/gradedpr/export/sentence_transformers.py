@@ -38,6 +38,7 @@ import numpy as np
 from gradedpr import __version__
 from gradedpr.encode.batching import encode_texts
 from gradedpr.errors import CheckpointError
+from gradedpr.filenames import RUN_CONFIG
 from gradedpr.model.biencoder import PASSAGE_DIR, QUERY_DIR, BiEncoder
 from gradedpr.model.card import CARD_FILE, FORM_SENTENCE_TRANSFORMERS, model_card, read_training_record
 from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
@@ -261,7 +262,7 @@ def export_sentence_transformers(
     except Exception as exc:  # third-party loaders raise many types on a damaged checkpoint
         raise CheckpointError(f"{ckpt}: cannot load the checkpoint ({_one_line(exc)})") from exc
     model.eval()
-    run_dir = ckpt.parent.parent if (ckpt.parent.parent / "config.yaml").is_file() else None
+    run_dir = ckpt.parent.parent if (ckpt.parent.parent / RUN_CONFIG).is_file() else None
     record = read_training_record(run_dir, checkpoint=ckpt)
     card = model_card(settings, record, form=FORM_SENTENCE_TRANSFORMERS, dim=model.dim, name=out.name,
                       source=str(ckpt))

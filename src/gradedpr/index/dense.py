@@ -30,6 +30,7 @@ from gradedpr.data.ids import take_ids
 from gradedpr.encode.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint, encoder_settings
 from gradedpr.encode.store import read_ids, read_json, write_ids
 from gradedpr.errors import CheckpointError
+from gradedpr.filenames import IDS_FILE
 from gradedpr.index.faiss_build import (
     METRIC,
     BuiltIndex,
@@ -46,7 +47,6 @@ from gradedpr.utils.outputs import OutputKind
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
-IDS_FILE = "ids.txt"
 META_FILE = "index.json"
 FORMAT_VERSION = 1
 INDEX = OutputKind("a gradedpr index", META_FILE, ("format_version", "index", "encoder"),

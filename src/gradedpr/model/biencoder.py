@@ -19,6 +19,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from transformers.utils import logging as transformers_logging
 
 from gradedpr.errors import CheckpointError
+from gradedpr.filenames import TRAINER_STATE, TRAINING_INFO
 from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
 from gradedpr.model.pooling import l2_normalize, pool
 from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
@@ -31,7 +32,7 @@ PASSAGE_DIR = "passage_encoder"
 FORMAT_VERSION = 1
 CHECKPOINT = OutputKind(
     "a gradedpr checkpoint", CONFIG_NAME, ("format_version",),
-    frozenset({QUERY_DIR, PASSAGE_DIR, "trainer_state.pt", "training_info.json"}),
+    frozenset({QUERY_DIR, PASSAGE_DIR, TRAINER_STATE, TRAINING_INFO}),
 )
 """A checkpoint directory: ``gradedpr.json`` with ``format_version``, the encoders, the tokenizer files (the
 names of the new checkpoint's), the trainer state; ``save_pretrained`` replaces nothing else."""

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from gradedpr import __version__
+from gradedpr.filenames import METRICS_LOG, RUN_CONFIG, TRAIN_SUMMARY, TRAINING_INFO
 from gradedpr.model.config import BiEncoderConfig
 from gradedpr.utils.atomic import atomic_write_text
 
@@ -151,24 +152,24 @@ def read_training_record(
     record = TrainingRecord(settings=dict(settings or {}))
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None:
-        info = _read_json(ckpt / "training_info.json")
+        info = _read_json(ckpt / TRAINING_INFO)
         if isinstance(info, dict) and isinstance(info.get("step"), int):
             record.step = info["step"]
     if run_dir is None:
         run = None
     else:
         run = Path(run_dir)
-        config = _read_yaml(run / "config.yaml")
+        config = _read_yaml(run / RUN_CONFIG)
         record.config = config if isinstance(config, dict) else {}
         overrides = _read_yaml(run / ".hydra" / "overrides.yaml")
         if isinstance(overrides, list):
             record.overrides = [str(o) for o in overrides]
-    records = _metrics_records(run / "metrics.jsonl") if run is not None else []
+    records = _metrics_records(run / METRICS_LOG) if run is not None else []
     for entry in records:
         for key, value in entry.items():
             if key.startswith("data/") and isinstance(value, int):
                 record.sizes.setdefault(key[len("data/"):], value)
-    summary = _read_json(run / "train_summary.json") if run is not None else None
+    summary = _read_json(run / TRAIN_SUMMARY) if run is not None else None
     summary = summary if isinstance(summary, dict) else {}
     if evaluations is not None:
         record.evaluations = [dict(e) for e in evaluations]

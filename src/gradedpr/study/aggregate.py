@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from gradedpr.evaluation.significance import holm, paired_t_test, randomization_test
+from gradedpr.filenames import METRICS_FILE, TRAIN_SUMMARY
 from gradedpr.study.plan import PlannedRun
 from gradedpr.study.runner import WALL_FILE
 
@@ -72,24 +73,24 @@ def collect(runs: Sequence[PlannedRun], output: Path, split: str, measure: str =
     rows: list[Row] = []
     for name in ("zeroshot", "bm25"):
         base = output / "baselines" / name
-        if (base / split / "metrics.json").is_file():
-            per_query = _per_query(base / split / "metrics.json", measure)
-            dev = [float(np.mean(list(_per_query(base / dev_split / "metrics.json", measure).values())))] \
-                if (base / dev_split / "metrics.json").is_file() else []
+        if (base / split / METRICS_FILE).is_file():
+            per_query = _per_query(base / split / METRICS_FILE, measure)
+            dev = [float(np.mean(list(_per_query(base / dev_split / METRICS_FILE, measure).values())))] \
+                if (base / dev_split / METRICS_FILE).is_file() else []
             rows.append(Row("none", name, 1, dev, [float(np.mean(list(per_query.values())))], per_query))
     for (regime, loss), members in groups.items():
         dev, test, minutes, curves, best_steps = [], [], [], [], []
         per_query_runs: list[dict[str, float]] = []
         for run in members:
-            summary_path = run.run_dir / "train_summary.json"
-            if not (run.run_dir / split / "metrics.json").is_file() or not summary_path.is_file():
+            summary_path = run.run_dir / TRAIN_SUMMARY
+            if not (run.run_dir / split / METRICS_FILE).is_file() or not summary_path.is_file():
                 continue
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
             dev.append(float(summary["best_dev_metric"]))
             test.append(float(summary["test"][f"{split}/{measure}"]))
             best_steps.append(int(summary["best_step"]))
             curves.append([(int(e["step"]), float(e[f"dev/{measure}"])) for e in summary["evaluations"]])
-            per_query_runs.append(_per_query(run.run_dir / split / "metrics.json", measure))
+            per_query_runs.append(_per_query(run.run_dir / split / METRICS_FILE, measure))
             wall = run.run_dir / WALL_FILE
             if wall.is_file():
                 minutes.append(json.loads(wall.read_text(encoding="utf-8"))["seconds"] / 60)

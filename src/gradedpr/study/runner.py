@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.evaluation.report import write_run_and_metrics
+from gradedpr.filenames import METRICS_FILE, TRAIN_SUMMARY
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
 from gradedpr.model.biencoder import BiEncoder
@@ -33,8 +34,8 @@ WALL_FILE = "study_wall.json"
 
 def is_finished(run: PlannedRun, split: str) -> bool:
     """A run is finished when its summary holds the test metrics and its per-query test file exists."""
-    summary = run.run_dir / "train_summary.json"
-    if not summary.is_file() or not (run.run_dir / split / "metrics.json").is_file():
+    summary = run.run_dir / TRAIN_SUMMARY
+    if not summary.is_file() or not (run.run_dir / split / METRICS_FILE).is_file():
         return False
     return "test" in json.loads(summary.read_text(encoding="utf-8"))
 
@@ -97,14 +98,14 @@ def run_baselines(cfg: Any, output: Path, splits: Sequence[str]) -> None:
     zs = cfg.zeroshot
     for split in splits:
         target = output / "baselines" / "bm25" / split
-        if not (target / "metrics.json").is_file():
+        if not (target / METRICS_FILE).is_file():
             run = bm25_run(collection, collection.split_queries(split))
             result = write_run_and_metrics(run, collection.qrels[split], target, tag="bm25", extra={"split": split})
             print(f"bm25 {split}: ndcg@10 {result.mean['ndcg@10']:.4f}", flush=True)
     model: BiEncoder | None = None
     for split in splits:
         target = output / "baselines" / "zeroshot" / split
-        if (target / "metrics.json").is_file():
+        if (target / METRICS_FILE).is_file():
             continue
         if model is None:
             model = BiEncoder.from_pretrained(str(zs.checkpoint), passage_max_length=int(zs.passage_max_length))

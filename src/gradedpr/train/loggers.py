@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gradedpr.filenames import METRICS_LOG
+
 BEST_TABLE_KEY = "best_checkpoint/metrics"
 _NOT_MEASURES = {"seconds"}
 _NOT_SPLITS = {"dev", "train", "data"}
@@ -30,7 +32,7 @@ class MetricsLogger:
     """Appends one JSON object per ``log`` call to ``metrics.jsonl`` and mirrors it to wandb when enabled."""
 
     def __init__(self, run_dir: str | Path, wandb_cfg: Mapping[str, Any] | None, config: Mapping[str, Any]) -> None:
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = Path(run_dir) / METRICS_LOG
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wandb: Any = None
         self._dev: dict[int, dict[str, float]] = {}  # step -> dev measure -> value

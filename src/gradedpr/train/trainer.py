@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.filenames import TRAIN_SUMMARY, TRAINER_STATE, TRAINING_INFO
 from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
@@ -30,7 +31,6 @@ from gradedpr.utils.seeding import rng_state, set_rng_state
 from gradedpr.utils.torch_state import load_plain_state
 
 log = logging.getLogger(__name__)
-STATE_FILE = "trainer_state.pt"
 EvalFn = Callable[[BiEncoder], Mapping[str, float]]
 
 
@@ -140,9 +140,9 @@ class Trainer:
         }
 
     def save(self, directory: Path, with_state: bool) -> None:
-        extra: dict[str, Any] = {STATE_FILE: self._state()} if with_state else {}
+        extra: dict[str, Any] = {TRAINER_STATE: self._state()} if with_state else {}
         info = {"step": self.step, "epoch": self.epoch, "best_metric": self.best_metric}
-        extra["training_info.json"] = json.dumps(info, indent=2) + "\n"
+        extra[TRAINING_INFO] = json.dumps(info, indent=2) + "\n"
         extra[CARD_FILE] = checkpoint_card(self.model.config, self.run_dir, dim=self.model.dim, step=self.step,
                                            best_step=self.best_step, evaluations=self.evaluations,
                                            train_settings=vars(self.s))
@@ -153,7 +153,7 @@ class Trainer:
 
         The model weights are loaded by the caller from the same directory (``BiEncoder.from_pretrained``).
         """
-        path = Path(checkpoint) / STATE_FILE
+        path = Path(checkpoint) / TRAINER_STATE
         if not path.exists():
             raise CheckpointError(f"{path}: no trainer state to resume from (use a checkpoints/last directory)")
         state = load_plain_state(path)  # weights_only: refuses pickled objects that would run code
@@ -257,7 +257,7 @@ class Trainer:
             "seconds": round(result.seconds, 2),
             "evaluations": result.evaluations,
         }
-        atomic_write_text(self.run_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(self.run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
         self.logger.summary({k: v for k, v in summary.items() if k != "evaluations"})
         if math.isnan(total):  # 0.0 when resumed at max_steps (nothing left to train)
             raise FloatingPointError("training ended with a NaN loss")
