@@ -58,6 +58,8 @@ def test_train_index_evaluate(tiny_model_dir: Path, tmp_path: Path) -> None:
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "dev/ndcg@10" in r] == [0, 2, 4]
     assert sum("train/loss" in r for r in records) == 4
+    sizes = next(r for r in records if "data/corpus" in r)  # what the model card shows, logged at step 0
+    assert sizes["data/corpus"] == 36 and sizes["data/dev_queries"] == 3
     assert list((run_dir / "wandb").glob("offline-run-*")), "offline wandb run missing"
     best = run_dir / "checkpoints" / "best"
     assert (best / "gradedpr.json").exists() and (best / "query_encoder" / "model.safetensors").exists()

@@ -13,7 +13,7 @@ from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder, BiEncoderConfig
-from gradedpr.model.card import model_card, read_training_record, refresh_checkpoint_card, split_query_count
+from gradedpr.model.card import model_card, read_training_record, refresh_checkpoint_card
 from gradedpr.train.trainer import Trainer, TrainSettings
 
 CONFIG = {
@@ -43,7 +43,8 @@ def make_run(tmp_path: Path) -> tuple[Path, Path]:
     (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
         ["experiment=nfcorpus", "loss=lambdaloss", f"hydra.run.dir={run}", "train.test_split=test"]))
     records = [
-        {"step": 0, "data/corpus": 3633, "data/train_queries": 2590, "data/skipped_queries": 4},
+        {"step": 0, "data/corpus": 3633, "data/train_queries": 2590, "data/skipped_queries": 4,
+         "data/dev_queries": 3, "data/test_queries": 2},
         {"step": 0, "dev/ndcg@10": 0.30, "dev/map": 0.10, "dev/seconds": 2.0},
         {"step": 30, "dev/ndcg@10": 0.34, "dev/map": 0.12, "dev/seconds": 2.0},
         {"step": 60, "dev/ndcg@10": 0.33, "dev/map": 0.11, "dev/seconds": 2.0},
@@ -114,14 +115,6 @@ def test_card_with_nothing_known_is_still_valid() -> None:
     meta = front_matter(card)
     assert meta["library_name"] == "gradedpr" and "base_model" not in meta and "metrics" not in meta
     assert "dot product" in card and "No evaluation recorded." in card and "Not recorded" in card
-
-
-def test_split_query_count_reads_explicit_qrels_files(tmp_path: Path) -> None:
-    (tmp_path / "x.txt").write_text("q1 0 d1 1\nq2 0 d1 2\nq1 0 d2 0\n")
-    data = {"format": "trec", "path": str(tmp_path), "qrels_files": {"dev": "x.txt"}}
-    assert split_query_count(data, "dev") == 2
-    assert split_query_count(data, "test") is None
-    assert split_query_count({"format": "dpr", "path": str(tmp_path)}, "dev") is None
 
 
 def test_training_checkpoints_carry_a_card(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -165,8 +165,10 @@ def run_training(cfg: DictConfig) -> TrainResult:
     evaluate = evaluate_on(eval_split)
 
     logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
-                "data/corpus": len(collection.corpus)}, 0)
+    sizes = {"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
+             "data/corpus": len(collection.corpus)}
+    sizes.update({f"data/{split}_queries": len(collection.qrels[split]) for split in splits[1:]})  # judged queries
+    logger.log(sizes, 0)
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
                       logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
     if cfg.resume_from:

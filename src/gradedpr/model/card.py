@@ -19,7 +19,6 @@ import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,6 @@ _HUB_MODELS = {
 }
 # Collections configured in configs/data/ that have a dataset on the Hub.
 _HUB_DATASETS = {"nfcorpus": "BeIR/nfcorpus", "nfcorpus_3level": "BeIR/nfcorpus"}
-_QRELS_SUFFIXES = {"beir": (".tsv",), "trec": (".txt", ".qrels")}
 
 
 @dataclass
@@ -97,44 +95,6 @@ def _metrics_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-@lru_cache(maxsize=32)
-def _count_judged_queries(path: str, size: int, mtime_ns: int, fmt: str) -> int:
-    """Distinct query ids of a BEIR or TREC qrels file (the queries a trec_eval ``-c`` mean runs over)."""
-    del size, mtime_ns  # part of the cache key only
-    qids: set[str] = set()
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle):
-            parts = line.split("\t") if fmt == "beir" else line.split()
-            if len(parts) < 3 or (fmt == "beir" and number == 0 and parts[0].strip() == "query-id"):
-                continue
-            qids.add(parts[0].strip())
-    return len(qids)
-
-
-def split_query_count(data_cfg: Mapping[str, Any], split: str) -> int | None:
-    """How many queries ``split`` of a ``configs/data`` collection judges, or None when it cannot be told.
-
-    Reads only the split's qrels file (BEIR or TREC format; DPR files are not counted).
-    """
-    fmt = str(data_cfg.get("format", "beir")).lower()
-    if fmt not in _QRELS_SUFFIXES or not data_cfg.get("path"):
-        return None
-    root = Path(str(data_cfg["path"]))
-    given = (data_cfg.get("qrels_files") or {}).get(split)
-    if given:
-        candidates = [Path(str(given)), root / str(given)]
-    else:
-        candidates = [root / "qrels" / f"{split}{suffix}" for suffix in _QRELS_SUFFIXES[fmt]]
-    for candidate in candidates:
-        if candidate.is_file():
-            stat = candidate.stat()
-            try:
-                return _count_judged_queries(str(candidate.resolve()), stat.st_size, stat.st_mtime_ns, fmt)
-            except (OSError, UnicodeDecodeError):
-                return None
-    return None
-
-
 def read_training_record(
     run_dir: str | Path | None,
     *,
@@ -184,14 +144,7 @@ def read_training_record(
     if ckpt is not None and tested and isinstance(summary.get("test"), dict) and _same_path(tested, ckpt):
         record.test_metrics = {str(k): float(v) for k, v in summary["test"].items()}
     train_cfg = record.config.get("train") or {}
-    data_cfg = record.config.get("data") or {}
     record.test_split = str(train_cfg["test_split"]) if train_cfg.get("test_split") else None
-    if data_cfg:
-        for split in dict.fromkeys([str(train_cfg.get("eval_split", "dev")), record.test_split]):
-            if split is not None and f"{split}_queries" not in record.sizes:
-                count = split_query_count(data_cfg, split)
-                if count is not None:
-                    record.sizes[f"{split}_queries"] = count
     return record
 
 
