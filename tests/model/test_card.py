@@ -13,7 +13,8 @@ from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder, BiEncoderConfig
-from gradedpr.model.card import model_card, read_training_record, refresh_checkpoint_card
+from gradedpr.model.card import model_card, refresh_checkpoint_card
+from gradedpr.model.run_record import read_training_record
 from gradedpr.train.trainer import Trainer, TrainSettings
 
 CONFIG = {

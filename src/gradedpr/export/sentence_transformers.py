@@ -40,9 +40,10 @@ from gradedpr.encode.batching import encode_texts
 from gradedpr.errors import CheckpointError
 from gradedpr.filenames import RUN_CONFIG
 from gradedpr.model.biencoder import PASSAGE_DIR, QUERY_DIR, BiEncoder
-from gradedpr.model.card import CARD_FILE, FORM_SENTENCE_TRANSFORMERS, model_card, read_training_record
+from gradedpr.model.card import CARD_FILE, FORM_SENTENCE_TRANSFORMERS, model_card
 from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
 from gradedpr.model.resolve import resolve_model_path
+from gradedpr.model.run_record import read_training_record
 from gradedpr.types import Kind
 from gradedpr.utils.atomic import atomic_directory
 
