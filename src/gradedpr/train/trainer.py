@@ -26,6 +26,7 @@ from gradedpr.train.optim import build_optimizer, linear_warmup_decay
 from gradedpr.train.step import InBatchStep, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
+from gradedpr.utils.faults import crash_point
 from gradedpr.utils.seeding import rng_state, set_rng_state
 from gradedpr.utils.torch_state import load_plain_state
 
@@ -226,6 +227,7 @@ class Trainer:
                 lr = self.scheduler.get_last_lr()[0]
                 self.logger.log({"train/loss": total, "train/lr": lr, "train/grad_norm": norm,
                                  "train/epoch": self.epoch}, self.step)
+                crash_point("train_step_logged")
             if self.s.eval_every > 0 and self.step % self.s.eval_every == 0 and self.step < self.s.max_steps:
                 self.run_evaluation()
                 self.model.train()
