@@ -60,9 +60,9 @@ def test_a_held_run_directory_is_refused_naming_it_and_the_pid(tmp_path: Path) -
     run_dir = tmp_path / "run"
     holder = hold_in_other_process(run_dir)
     try:
-        with pytest.raises(OutputError, match=rf"{run_dir}: the run directory is in use by PID {holder.pid}"):
-            with hold_run_dir(run_dir):
-                pass
+        busy = rf"{run_dir}: the run directory is in use by PID {holder.pid}"
+        with pytest.raises(OutputError, match=busy), hold_run_dir(run_dir):
+            pass
         with pytest.raises(OutputError, match=f"PID {holder.pid}"):
             check_run_dir_free(run_dir)
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from gradedpr.commands.common import basename, checkpoint_path, load_model, slug
+from gradedpr.commands.common import basename, checkpoint_label, checkpoint_path, load_model, slug
 from gradedpr.commands.judged import judged_qrels, measures_of, score_file
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.encode.fingerprint import encoder_fingerprint
@@ -65,7 +65,7 @@ def run_evaluate(cfg: DictConfig) -> EvalResult:
     measures = list(cfg.measures)
     result = evaluate_run(run, collection.qrels[split], measures, mean_over=str(cfg.mean_over))
     output = (Path(str(cfg.output)) if cfg.get("output")
-              else Path("outputs/eval") / f"{cfg.data.name}-{basename(cfg.checkpoint)}-{split}")
+              else Path("outputs/eval") / f"{cfg.data.name}-{checkpoint_label(cfg.checkpoint)}-{split}")
     tag = str(cfg.run_tag or basename(cfg.checkpoint))
     run_path, metrics_path = output / "run.trec", output / "metrics.json"
     write_trec_run(run_path, run, tag=tag, k=k)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from gradedpr.commands.common import checkpoint_label
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
@@ -31,6 +32,8 @@ from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
+from gradedpr.utils.distributed import rank_and_world
+from gradedpr.utils.runlock import check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -44,9 +47,24 @@ def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_training(cfg: DictConfig) -> TrainResult:
-    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are."""
-    seed_everything(int(cfg.seed))
+    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are.
+
+    The run directory is locked for the whole run (:func:`~gradedpr.utils.runlock.hold_run_dir`, by the process
+    of rank 0): a second training into it, or a resume of a run that a live process still trains, is refused
+    before anything is written.
+    """
     run_dir = Path(str(cfg.run_dir))
+    main_process = rank_and_world()[0] == 0
+    with hold_run_dir(run_dir) if main_process else nullcontext():
+        if cfg.resume_from:
+            source_run = run_of_checkpoint(str(cfg.resume_from))
+            if source_run is not None:
+                check_run_dir_free(source_run)
+        return _run_training(cfg, run_dir)
+
+
+def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
+    seed_everything(int(cfg.seed))
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     t = cfg.train
@@ -162,12 +180,15 @@ def run_training(cfg: DictConfig) -> TrainResult:
     evaluate = evaluate_on(eval_split)
 
     logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
-                "data/corpus": len(collection.corpus)}, 0)
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
                       logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
     if cfg.resume_from:
         trainer.resume(str(cfg.resume_from))
+    # metrics.jsonl: a fresh training starts it anew; a resume keeps the records up to the resumed step, so
+    # the steps it replays are not recorded twice
+    if not logger.keep_until(trainer.step if cfg.resume_from else None):
+        logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
+                    "data/corpus": len(collection.corpus)}, 0)
     try:
         result = trainer.train()
         if test_split:
@@ -202,7 +223,7 @@ def run_training(cfg: DictConfig) -> TrainResult:
 
 def default_embeddings_dir(cfg: DictConfig) -> Path:
     """Where the start model's passage vectors of the training corpus are kept (frozen regime)."""
-    name = Path(str(cfg.model.name_or_path).rstrip("/")).name or "model"
+    name = checkpoint_label(cfg.model.name_or_path)
     return Path("outputs/embeddings") / f"{cfg.data.name}-{name}-p{int(cfg.model.passage_max_length)}"
 
 

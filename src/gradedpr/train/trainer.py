@@ -3,6 +3,7 @@ best / last checkpoints with everything needed to resume (optimiser, scheduler, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -26,7 +27,9 @@ from gradedpr.train.optim import build_optimizer, linear_warmup_decay
 from gradedpr.train.step import InBatchStep, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
+from gradedpr.utils.distributed import rank_and_world
 from gradedpr.utils.faults import crash_point
+from gradedpr.utils.runlock import check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import rng_state, set_rng_state
 from gradedpr.utils.torch_state import load_plain_state
 
@@ -154,6 +157,9 @@ class Trainer:
 
         The model weights are loaded by the caller from the same directory (``BiEncoder.from_pretrained``).
         """
+        source_run = run_of_checkpoint(checkpoint)
+        if source_run is not None:
+            check_run_dir_free(source_run)  # a live training still writes it: two runs would fork one history
         path = Path(checkpoint) / STATE_FILE
         if not path.exists():
             raise CheckpointError(f"{path}: no trainer state to resume from (use a checkpoints/last directory)")
@@ -194,6 +200,11 @@ class Trainer:
             self.batch_in_epoch = 0
 
     def train(self) -> TrainResult:
+        """Train to ``max_steps`` holding the run directory's lock (see :mod:`gradedpr.utils.runlock`)."""
+        with hold_run_dir(self.run_dir) if rank_and_world()[0] == 0 else contextlib.nullcontext():
+            return self._train()
+
+    def _train(self) -> TrainResult:
         started = time.perf_counter()
         if self.step == 0 and self.s.eval_at_start:
             self.run_evaluation()

@@ -95,3 +95,9 @@ def check_run_dir_free(run_dir: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def run_of_checkpoint(checkpoint: str | Path) -> Path | None:
+    """The run directory of ``<run>/checkpoints/<name>``, or None for a checkpoint outside a run."""
+    path = Path(checkpoint).expanduser().absolute()
+    return path.parent.parent if path.parent.name == "checkpoints" else None
