@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from gradedpr.commands.common import checkpoint_label
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import ConfigError
+from gradedpr.errors import ConfigError, GradedprError
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.index.dense import DenseIndex
@@ -33,7 +33,7 @@ from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
 from gradedpr.utils.distributed import rank_and_world
-from gradedpr.utils.runlock import check_run_dir_free, hold_run_dir, run_of_checkpoint
+from gradedpr.utils.runlock import LOCK_FILE, check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,31 @@ def run_training(cfg: DictConfig) -> TrainResult:
     """
     run_dir = Path(str(cfg.run_dir))
     main_process = rank_and_world()[0] == 0
-    with hold_run_dir(run_dir) if main_process else nullcontext():
-        if cfg.resume_from:
-            source_run = run_of_checkpoint(str(cfg.resume_from))
-            if source_run is not None:
-                check_run_dir_free(source_run)
-        return _run_training(cfg, run_dir)
+    created = not run_dir.exists()
+    try:
+        with hold_run_dir(run_dir) if main_process else nullcontext():
+            if cfg.resume_from:
+                source_run = run_of_checkpoint(str(cfg.resume_from))
+                if source_run is not None:
+                    check_run_dir_free(source_run)
+            return _run_training(cfg, run_dir)
+    except GradedprError:
+        if created and main_process:  # refused before training started: leave no run directory behind
+            _remove_unstarted(run_dir)
+        raise
+
+
+def _remove_unstarted(run_dir: Path) -> None:
+    """Delete a run directory this process created if it holds nothing but its lock file."""
+    with suppress(OSError):
+        if {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+            run_dir.rmdir()
 
 
 def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
     seed_everything(int(cfg.seed))
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     t = cfg.train
     test_split = t.get("test_split")
     eval_split = str(t.eval_split)
@@ -179,11 +192,14 @@ def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
 
     evaluate = evaluate_on(eval_split)
 
-    logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
-                      logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
+                      show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
     if cfg.resume_from:
         trainer.resume(str(cfg.resume_from))
+    # written once data, model, negatives and trainer state are known to load, so that bad input leaves no run
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    trainer.logger = logger
     # metrics.jsonl: a fresh training starts it anew; a resume keeps the records up to the resumed step, so
     # the steps it replays are not recorded twice
     if not logger.keep_until(trainer.step if cfg.resume_from else None):

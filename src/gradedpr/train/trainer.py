@@ -36,6 +36,8 @@ from gradedpr.utils.torch_state import load_plain_state
 log = logging.getLogger(__name__)
 STATE_FILE = "trainer_state.pt"
 EvalFn = Callable[[BiEncoder], Mapping[str, float]]
+_STATE_KEYS = ("optimizer", "scheduler", "rng", "step", "epoch", "batch_in_epoch", "best_metric", "best_step",
+               "evaluations")
 
 
 @dataclass
@@ -164,6 +166,9 @@ class Trainer:
         if not path.exists():
             raise CheckpointError(f"{path}: no trainer state to resume from (use a checkpoints/last directory)")
         state = load_plain_state(path)  # weights_only: refuses pickled objects that would run code
+        missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
+        if missing:
+            raise CheckpointError(f"{path}: not a trainer state gradedpr wrote (it lacks {', '.join(missing)})")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
