@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +73,12 @@ def reference(tiny_beir_module: tuple[Path, Path], tiny_model_dir: Path,
 
 
 @pytest.fixture(scope="module")
-def tiny_beir_module(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def tiny_beir_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     import json
 
     base = tmp_path_factory.mktemp("beir")
-    os.environ["GRADEDPR_CACHE_DIR"] = str(base / "cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GRADEDPR_CACHE_DIR", str(base / "cache"))
     root = base / "beir"
     (root / "qrels").mkdir(parents=True)
     docs = [{"_id": f"d{i}", "title": "", "text": f"passage number {i} about topic {i % 6}"} for i in range(12)]
@@ -85,7 +87,8 @@ def tiny_beir_module(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
                                                 for t in range(6)))
     for split in ("train", "dev", "test"):
         (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\n")
-    return root, base
+    yield root, base
+    patch.undo()
 
 
 def assert_recovers(cfg: DictConfig, out: Path, reference: np.ndarray) -> None:
