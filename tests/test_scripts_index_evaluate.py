@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize
 from omegaconf import DictConfig
 
-from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.common import checkpoint_label, register_resolvers
 from gradedpr.commands.evaluate import run_evaluate
 from gradedpr.commands.index import run_index
 from gradedpr.errors import DataError
@@ -56,7 +56,9 @@ def test_index_then_evaluate(collection_dir: Path, tiny_model_dir: Path, tmp_pat
     out = tmp_path / "out"
     common = [*data_overrides(collection_dir), f"checkpoint={tiny_model_dir}"]
     cfg = config("index", [*common, "faiss=hnsw", "faiss.M=8"])
-    assert cfg.output == f"outputs/index/tiny-{tiny_model_dir.name}-hnsw"  # the documented default
+    # the documented default: the checkpoint's name and a hash of its path (unique per checkpoint)
+    assert cfg.output == f"outputs/index/tiny-{checkpoint_label(tiny_model_dir)}-hnsw"
+    assert checkpoint_label(tiny_model_dir).startswith(f"{tiny_model_dir.name}-")
     cfg = config("index", [*common, "faiss=hnsw", "faiss.M=8", f"output={out}/index",
                            f"embeddings_dir={out}/emb"])
     index = run_index(cfg)

@@ -1,14 +1,16 @@
 """What the index / evaluate / train commands share: loading the model a config names, naming outputs,
-and the ``${basename:...}`` resolver the configs use in output paths."""
+and the ``${checkpoint_label:...}`` (and ``${basename:...}``) resolvers the configs use in output paths."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from gradedpr.filenames import RUN_CONFIG
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.resolve import resolve_model_path
 from gradedpr.utils.distributed import local_device
@@ -20,10 +22,33 @@ def basename(path: object) -> str:
     return Path(text).name or text
 
 
+def checkpoint_label(path: object) -> str:
+    """A name for a checkpoint in default output paths, distinct for every run's ``best`` / ``last``.
+
+    ``<run>/checkpoints/<name>`` of a training run (a directory holding ``config.yaml``) -> ``<run>-<name>``
+    (a Hydra sweep job ``<sweep>/<job>`` -> ``<sweep>-<job>-<name>``); any other existing directory ->
+    ``<name>-<8 hex digits of a hash of its resolved path>``; anything else (``default``, a model name) as is.
+    """
+    name = basename(path)
+    location = Path(str(path)).expanduser()
+    if not location.is_dir():
+        return slug(name)
+    resolved = location.resolve()
+    run = resolved.parent.parent
+    if resolved.parent.name == "checkpoints" and (run / RUN_CONFIG).is_file():
+        prefix = f"{run.parent.name}-{run.name}" if (run.parent / "multirun.yaml").is_file() else run.name
+        return slug(f"{prefix}-{resolved.name}")
+    digest = hashlib.sha1(str(resolved).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{slug(resolved.name)}-{digest}"
+
+
 def register_resolvers() -> None:
-    """Register the OmegaConf resolvers the configs use (``${basename:...}``); the scripts call this first."""
+    """Register the OmegaConf resolvers the configs use (``${checkpoint_label:...}``, ``${basename:...}``);
+    the scripts call this first."""
     if not OmegaConf.has_resolver("basename"):
         OmegaConf.register_new_resolver("basename", basename)
+    if not OmegaConf.has_resolver("checkpoint_label"):
+        OmegaConf.register_new_resolver("checkpoint_label", checkpoint_label)
 
 
 def slug(text: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
-from gradedpr.commands.common import basename, checkpoint_path, load_model, slug
+from gradedpr.commands.common import basename, checkpoint_label, checkpoint_path, load_model, slug
 from gradedpr.commands.judged import describe_mean, judged_qrels, mean_over_of, measures_of, score_file
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.runs import write_trec_run
@@ -68,7 +68,7 @@ def run_evaluate(cfg: DictConfig) -> EvalResult:
     measures = list(cfg.measures)
     result = evaluate_run(run, collection.qrels[split], measures, mean_over=mean_over_of(cfg))
     output = (Path(str(cfg.output)) if cfg.get("output")
-              else Path("outputs/eval") / f"{cfg.data.name}-{basename(cfg.checkpoint)}-{split}")
+              else Path("outputs/eval") / f"{cfg.data.name}-{checkpoint_label(cfg.checkpoint)}-{split}")
     tag = str(cfg.run_tag or basename(cfg.checkpoint))
     run_path, metrics_path = output / RUN_FILE, output / METRICS_FILE
     write_trec_run(run_path, run, tag=tag, k=k)

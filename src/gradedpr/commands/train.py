@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from gradedpr.accel.onednn import set_enabled as set_accel
+from gradedpr.commands.common import checkpoint_label
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import ConfigError
+from gradedpr.errors import ConfigError, GradedprError
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
-from gradedpr.filenames import RUN_CONFIG, TRAIN_SUMMARY
+from gradedpr.filenames import METRICS_LOG, RUN_CONFIG, TRAIN_SUMMARY
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
@@ -33,6 +34,8 @@ from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
+from gradedpr.utils.distributed import rank_and_world
+from gradedpr.utils.runlock import LOCK_FILE, check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -46,12 +49,40 @@ def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_training(cfg: DictConfig) -> TrainResult:
-    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are."""
+    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are.
+
+    The run directory is locked for the whole run (:func:`~gradedpr.utils.runlock.hold_run_dir`, by the process
+    of rank 0): a second training into it, or a resume of a run that a live process still trains, is refused
+    before anything is written.
+    """
+    run_dir = Path(str(cfg.run_dir))
+    main_process = rank_and_world()[0] == 0
+    created = not run_dir.exists()
+    try:
+        with hold_run_dir(run_dir) if main_process else nullcontext():
+            if cfg.resume_from:
+                source_run = run_of_checkpoint(str(cfg.resume_from))
+                if source_run is not None:
+                    check_run_dir_free(source_run)
+            return _run_training(cfg, run_dir)
+    except GradedprError:
+        if created and main_process:  # refused before training started: leave no run directory behind
+            _remove_unstarted(run_dir)
+        raise
+
+
+def _remove_unstarted(run_dir: Path) -> None:
+    """Delete a run directory this process created if it holds nothing but its lock file."""
+    with suppress(OSError):
+        if {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+            run_dir.rmdir()
+
+
+def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
     seed_everything(int(cfg.seed))
     set_accel(bool(cfg.get("accel", True)))
-    run_dir = Path(str(cfg.run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     t = cfg.train
     test_split = t.get("test_split")
     eval_split = str(t.eval_split)
@@ -164,15 +195,21 @@ def run_training(cfg: DictConfig) -> TrainResult:
 
     evaluate = evaluate_on(eval_split)
 
-    logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    sizes = {"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
-             "data/corpus": len(collection.corpus)}
-    sizes.update({f"data/{split}_queries": len(collection.qrels[split]) for split in splits[1:]})  # judged queries
-    logger.log(sizes, 0)
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
-                      logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
+                      show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
     if cfg.resume_from:
         trainer.resume(str(cfg.resume_from))
+    # written once data, model, negatives and trainer state are known to load, so that bad input leaves no run
+    atomic_write_text(run_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+    logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    trainer.logger = logger
+    # metrics.jsonl: a fresh training starts it anew; a resume keeps the records up to the resumed step, so
+    # the steps it replays are not recorded twice
+    if not logger.keep_until(trainer.step if cfg.resume_from else None):
+        sizes = {"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
+                 "data/corpus": len(collection.corpus)}
+        sizes.update({f"data/{split}_queries": len(collection.qrels[split]) for split in splits[1:]})  # judged
+        logger.log(sizes, 0)
     try:
         result = trainer.train()
         if test_split:
@@ -200,14 +237,14 @@ def run_training(cfg: DictConfig) -> TrainResult:
         f" -> step {last['step']} = {last.get(metric, float('nan')):.4f}"
         f" (best {result.best_metric} at step {result.best_step})\n"
         f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
-        f"metrics: {run_dir / 'metrics.jsonl'}  |  skipped queries without a positive: {result.skipped_queries}"
+        f"metrics: {run_dir / METRICS_LOG}  |  skipped queries without a positive: {result.skipped_queries}"
     )
     return result
 
 
 def default_embeddings_dir(cfg: DictConfig) -> Path:
     """Where the start model's passage vectors of the training corpus are kept (frozen regime)."""
-    name = Path(str(cfg.model.name_or_path).rstrip("/")).name or "model"
+    name = checkpoint_label(cfg.model.name_or_path)
     return Path("outputs/embeddings") / f"{cfg.data.name}-{name}-p{int(cfg.model.passage_max_length)}"
 
 

@@ -5,7 +5,9 @@
 - ``"beir"``: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv`` (see :mod:`gradedpr.data.beir`);
 - ``"trec"``: the same corpus and queries (queries may also be ``queries.tsv``), TREC qrels
   ``qrels/<split>.txt`` or ``.qrels`` (see :mod:`gradedpr.data.trec`);
-- ``"dpr"``: DPR retriever JSON ``<split>.json`` or ``.jsonl`` (see :mod:`gradedpr.data.dpr`).
+- ``"dpr"``: DPR retriever JSON ``<split>.json`` or ``.jsonl`` (see :mod:`gradedpr.data.dpr`). The corpus is
+  the contexts of *every* split file (``corpus_splits``: all splits of the data config), whichever splits'
+  judgments are read, so that indexing, training and evaluation see one corpus.
 
 Explicit file arguments (``corpus_file``, ``queries_file``, ``qrels_files``) may be absolute, relative to the
 working directory, or relative to ``path``: the first that exists is used. Only the requested splits are read;
@@ -95,6 +97,23 @@ def _split_files(
     return files
 
 
+def _dpr_corpus_files(
+    root: Path, splits: Sequence[str], found: Mapping[str, Path], given: Mapping[str, str] | None
+) -> dict[str, Path]:
+    """The split files whose contexts make up a DPR corpus, in the order of ``splits`` (always the same
+    files in the same order, so the corpus and its fingerprint do not depend on the splits a command reads)."""
+    files: dict[str, Path] = {}
+    for split in dict.fromkeys(splits):
+        if split in found:
+            files[split] = found[split]
+            continue
+        try:
+            files[split] = _split_files("dpr", root, [split], given)[split]
+        except DataError:  # a split of the config without a file: not part of this corpus
+            continue
+    return files
+
+
 def load_collection(
     format: str,
     path: str,
@@ -105,12 +124,15 @@ def load_collection(
     qrels_files: Mapping[str, str] | None = None,
     name: str | None = None,
     cache_dir: str | None = None,
+    corpus_splits: Sequence[str] = ("train", "dev", "test"),
 ) -> Collection:
     """Read and validate a collection; see the module docstring for the formats and file lookup.
 
     The corpus goes through an arrow cache in ``cache_dir`` (default :func:`default_cache_dir`) keyed by the
     source files' paths, sizes, modification times and contents, so an unchanged corpus is memory-mapped
     without being parsed again and a changed one is never served stale. ``name`` defaults to the folder name.
+    ``corpus_splits`` (dpr only): the splits whose files make up the corpus besides ``splits`` (those of them
+    without a file are skipped).
     """
     fmt = format.lower()
     if fmt not in FORMATS:
@@ -129,8 +151,13 @@ def load_collection(
     if fmt == "dpr":
         if corpus_file or queries_file:
             raise DataError("the dpr format takes its corpus and questions from the split files only")
-        data = read_dpr(files, cache)
-        return Collection(label, data.corpus, data.queries, data.qrels, data.negatives)
+        every = _dpr_corpus_files(root, [*corpus_splits, *splits], files, qrels_files)
+        if not every:
+            raise DataError(f"no DPR split files found (tried {', '.join(corpus_splits)} .json/.jsonl)", root)
+        data = read_dpr(every, cache)
+        qrels = {split: data.qrels[split] for split in splits}
+        negatives = {qid: docs for qid, docs in data.negatives.items() if any(qid in q for q in qrels.values())}
+        return Collection(label, data.corpus, data.queries, qrels, negatives)
 
     corpus_path = (
         _resolve(root, corpus_file, "corpus file") if corpus_file else _find(root, ["corpus.jsonl"], "corpus")

@@ -20,6 +20,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import time
 from collections.abc import Mapping
@@ -51,6 +53,7 @@ from gradedpr.encode.store import (
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.utils.atomic import atomic_open, atomic_write_text, fsync_dir
+from gradedpr.utils.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +183,16 @@ def encode_corpus(
     if EmbeddingStore.is_complete(out_dir, identity):
         log.info("%s already holds these embeddings", out_dir)
         return out_dir
-    if (final / SHARD_META).is_file():
-        meta = read_json(final / SHARD_META)
-        if not identity_mismatches(meta, {**identity, "start": bounds[0], "stop": bounds[1]}):
-            log.info("%s is already encoded", final)
-            return final
+    if _shard_complete(final, identity, bounds):
+        log.info("%s is already encoded", final)
+        return final
+    if final.exists():  # another encoding's shard, or one a crash left incomplete: encoded again
         shutil.rmtree(final)
     partial = out_dir / SHARDS_DIR / f".{name}.partial"
+    if _shard_complete(partial, identity, bounds):  # killed between finishing the shard and its rename
+        os.replace(partial, final)
+        fsync_dir(final.parent)
+        return final
     progress = _open_partial(partial, identity, bounds, chunk_size, model.dim)
     step = int(progress["chunk_size"])
     done = {int(c) for c in progress["done"]}
@@ -212,6 +218,7 @@ def encode_corpus(
                 done.add(chunk)
                 progress["done"] = sorted(done)
                 _write_json(partial / PROGRESS_FILE, progress)
+                crash_point("encode_chunk_done")
     finally:
         bar.close()
         model.train(was_training)
@@ -221,6 +228,7 @@ def encode_corpus(
                   "num_shards": num_shards, "seconds": round(time.perf_counter() - began, 3)}
     _write_json(partial / SHARD_META, shard_meta)
     (partial / PROGRESS_FILE).unlink()
+    crash_point("shard_finished")
     if final.exists():
         shutil.rmtree(final)
     os.replace(partial, final)
@@ -228,14 +236,33 @@ def encode_corpus(
     return final
 
 
+def _shard_complete(directory: Path, identity: Mapping[str, Any], bounds: tuple[int, int]) -> bool:
+    """Whether ``directory`` is a finished shard of rows ``bounds`` for ``identity``: its description matches
+    and its matrix and id map are there with the right sizes (a crash may have left any of them missing)."""
+    meta_path = directory / SHARD_META
+    if not meta_path.is_file() or (directory / PROGRESS_FILE).exists():
+        return False
+    try:
+        meta = read_json(meta_path)
+    except CheckpointError:
+        return False
+    if identity_mismatches(meta, {**identity, "start": bounds[0], "stop": bounds[1]}):
+        return False
+    rows = bounds[1] - bounds[0]
+    matrix = directory / MATRIX_FILE
+    if not matrix.is_file() or matrix.stat().st_size != rows * int(identity["dim"]) * np.dtype(DTYPE).itemsize:
+        return False
+    try:
+        return len(read_ids(directory / IDS_FILE)) == rows
+    except (CheckpointError, UnicodeDecodeError):
+        return False
+
+
 def shard_status(out_dir: str | Path, num_shards: int, identity: Mapping[str, Any]) -> list[bool]:
     """Which shards of ``out_dir`` are finished for ``identity``."""
-    status = []
-    for shard_id in range(num_shards):
-        meta_path = Path(out_dir) / SHARDS_DIR / shard_name(shard_id, num_shards) / SHARD_META
-        ok = meta_path.is_file() and not identity_mismatches(read_json(meta_path), identity)
-        status.append(ok)
-    return status
+    rows = int(identity["rows"])
+    return [_shard_complete(Path(out_dir) / SHARDS_DIR / shard_name(i, num_shards), identity,
+                            shard_bounds(rows, i, num_shards)) for i in range(num_shards)]
 
 
 def wait_for_shards(
@@ -258,6 +285,23 @@ def wait_for_shards(
         time.sleep(poll)
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Put ``source``'s content at ``target`` atomically, leaving ``source`` intact: a hard link (no copy)
+    renamed over ``target``, or a copy where the file system has no links."""
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        os.link(source, temporary)
+    except OSError:
+        with atomic_open(target, "wb") as handle, open(source, "rb") as data:
+            shutil.copyfileobj(data, handle, 16 << 20)
+        return
+    try:
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def merge_shards(
     out_dir: str | Path,
     num_shards: int,
@@ -267,11 +311,16 @@ def merge_shards(
 ) -> EmbeddingStore:
     """Assemble finished shards into the store at ``out_dir`` and open it.
 
-    The description file is removed first and written last, so a crash leaves no store that looks complete.
-    One shard is moved into place; several are concatenated. Shards are deleted unless ``keep_shards``.
+    The description file is removed first and written last, so a crash leaves no store that looks complete;
+    the shards stay intact until it is written (one shard's files are hard-linked into place, or copied where
+    links are impossible; several are concatenated), so a merge killed at any point is simply done again by
+    the next run. Shards are deleted afterwards unless ``keep_shards`` (also when a kill left them behind
+    a complete store).
     """
     out_dir = Path(out_dir)
     if EmbeddingStore.is_complete(out_dir, identity):
+        if not keep_shards:
+            shutil.rmtree(out_dir / SHARDS_DIR, ignore_errors=True)
         return EmbeddingStore.open(out_dir, identity)
     status = shard_status(out_dir, num_shards, identity)
     if not all(status):
@@ -280,9 +329,15 @@ def merge_shards(
     shard_dirs = [out_dir / SHARDS_DIR / shard_name(i, num_shards) for i in range(num_shards)]
     with contextlib.suppress(FileNotFoundError):
         (out_dir / META_FILE).unlink()
-    if num_shards == 1 and not keep_shards:
-        os.replace(shard_dirs[0] / MATRIX_FILE, out_dir / MATRIX_FILE)
-        os.replace(shard_dirs[0] / IDS_FILE, out_dir / IDS_FILE)
+    for name in (MATRIX_FILE, IDS_FILE, META_FILE):  # temporaries of merges killed before (only this process
+        for orphan in out_dir.glob(f".{name}.*.tmp"):  # writes these files)
+            if re.fullmatch(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.tmp", orphan.name):
+                orphan.unlink(missing_ok=True)
+    if num_shards == 1:
+        _link_or_copy(shard_dirs[0] / MATRIX_FILE, out_dir / MATRIX_FILE)
+        crash_point("merge_matrix_placed")
+        _link_or_copy(shard_dirs[0] / IDS_FILE, out_dir / IDS_FILE)
+        crash_point("merge_ids_placed")
     else:
         with atomic_open(out_dir / MATRIX_FILE, "wb") as target:
             for shard in shard_dirs:
@@ -299,6 +354,7 @@ def merge_shards(
     }
     _write_json(out_dir / META_FILE, meta)
     fsync_dir(out_dir)
+    crash_point("merge_meta_written")
     if not keep_shards:
         shutil.rmtree(out_dir / SHARDS_DIR, ignore_errors=True)
     return EmbeddingStore.open(out_dir, identity)

@@ -63,6 +63,8 @@ def read_ids(path: Path) -> IdList:
         return IdList.read_lines(path)
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read the id map: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"{path}: the id map is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 def read_json(path: Path) -> dict[str, Any]:

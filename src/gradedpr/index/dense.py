@@ -223,7 +223,11 @@ class DenseIndex:
             index = faiss.read_index(str(directory / INDEX_FILE), flags)
         except RuntimeError as exc:
             raise CheckpointError(f"{directory / INDEX_FILE}: cannot read the FAISS index: {exc}") from exc
-        loaded = cls(index, read_ids(directory / IDS_FILE), meta)
+        ids = read_ids(directory / IDS_FILE)
+        try:
+            loaded = cls(index, ids, meta)
+        except CheckpointError as exc:  # the id map does not fit the index
+            raise CheckpointError(f"{directory}: {exc}") from None
         loaded.check(model, corpus, allow_mismatch, where=directory)
         parameters = search_parameters if search_parameters is not None else meta.get("index", {}).get(
             "search_parameters", "")

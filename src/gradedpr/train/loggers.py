@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gradedpr.filenames import METRICS_LOG
+from gradedpr.utils.atomic import atomic_write_text
 
 BEST_TABLE_KEY = "best_checkpoint/metrics"
 _NOT_MEASURES = {"seconds"}
@@ -50,6 +51,24 @@ class MetricsLogger:
                 config=dict(config),
                 tags=list(wandb_cfg.get("tags") or []),
             )
+
+    def keep_until(self, step: int | None) -> int:
+        """Keep only the ``metrics.jsonl`` records of steps ``<= step`` (None: none at all), atomically; returns
+        how many were kept. A resumed run calls this with the resumed step, so the steps it replays are not
+        recorded twice; a line cut short by a kill is dropped."""
+        kept: list[str] = []
+        if step is not None and self.path.is_file():
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                        kept.append(json.dumps(record, sort_keys=True) + "\n")
+        if kept or self.path.exists():
+            atomic_write_text(self.path, "".join(kept))
+        return len(kept)
 
     def log(self, values: Mapping[str, Any], step: int) -> None:
         record = {"step": step, **values}

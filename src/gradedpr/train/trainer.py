@@ -3,6 +3,7 @@ best / last checkpoints with everything needed to resume (optimiser, scheduler, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -27,11 +28,16 @@ from gradedpr.train.optim import build_optimizer, linear_warmup_decay
 from gradedpr.train.step import InBatchStep, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
+from gradedpr.utils.distributed import rank_and_world
+from gradedpr.utils.faults import crash_point
+from gradedpr.utils.runlock import check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import rng_state, set_rng_state
 from gradedpr.utils.torch_state import load_plain_state
 
 log = logging.getLogger(__name__)
 EvalFn = Callable[[BiEncoder], Mapping[str, float]]
+_STATE_KEYS = ("optimizer", "scheduler", "rng", "step", "epoch", "batch_in_epoch", "best_metric", "best_step",
+               "evaluations")
 
 
 @dataclass
@@ -153,10 +159,16 @@ class Trainer:
 
         The model weights are loaded by the caller from the same directory (``BiEncoder.from_pretrained``).
         """
+        source_run = run_of_checkpoint(checkpoint)
+        if source_run is not None:
+            check_run_dir_free(source_run)  # a live training still writes it: two runs would fork one history
         path = Path(checkpoint) / TRAINER_STATE
         if not path.exists():
             raise CheckpointError(f"{path}: no trainer state to resume from (use a checkpoints/last directory)")
         state = load_plain_state(path)  # weights_only: refuses pickled objects that would run code
+        missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
+        if missing:
+            raise CheckpointError(f"{path}: not a trainer state gradedpr wrote (it lacks {', '.join(missing)})")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
@@ -193,6 +205,11 @@ class Trainer:
             self.batch_in_epoch = 0
 
     def train(self) -> TrainResult:
+        """Train to ``max_steps`` holding the run directory's lock (see :mod:`gradedpr.utils.runlock`)."""
+        with hold_run_dir(self.run_dir) if rank_and_world()[0] == 0 else contextlib.nullcontext():
+            return self._train()
+
+    def _train(self) -> TrainResult:
         started = time.perf_counter()
         if self.step == 0 and self.s.eval_at_start:
             self.run_evaluation()
@@ -226,6 +243,7 @@ class Trainer:
                 lr = self.scheduler.get_last_lr()[0]
                 self.logger.log({"train/loss": total, "train/lr": lr, "train/grad_norm": norm,
                                  "train/epoch": self.epoch}, self.step)
+                crash_point("train_step_logged")
             if self.s.eval_every > 0 and self.step % self.s.eval_every == 0 and self.step < self.s.max_steps:
                 self.run_evaluation()
                 self.model.train()
