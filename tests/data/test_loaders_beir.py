@@ -273,3 +273,28 @@ def test_titles_and_extra_fields(make_beir: Any, cache_dir: Path) -> None:
     root = make_beir(corpus=corpus, queries='{"_id": "q", "text": "t"}\n', qrels={"train": "q\ta\t1\n"})
     collection = load(root, cache_dir, splits=["train"])
     assert collection.corpus.text(0) == "Only title"
+
+
+def test_a_registered_format_is_loaded_by_name(tmp_path: Path) -> None:
+    from gradedpr.data.collection import FORMATS, Collection, LoadRequest, load_collection, register_format
+
+    seen: list[LoadRequest] = []
+
+    @register_format("test_only_format", qrels_suffixes=(".grades",), split_folder="judged")
+    def read(request: LoadRequest) -> Collection:
+        seen.append(request)
+        return Collection(request.label, Corpus.from_lists(["d1"], [""], ["text"]), {"q1": "q"},
+                          {split: {"q1": {"d1": 1}} for split in request.splits})
+
+    try:
+        (tmp_path / "judged").mkdir()
+        (tmp_path / "judged" / "dev.grades").write_text("anything\n")
+        collection = load_collection("test_only_format", str(tmp_path), ["dev"], name="x")
+        assert collection.qrels == {"dev": {"q1": {"d1": 1}}}
+        assert seen[0].files == {"dev": tmp_path / "judged" / "dev.grades"} and seen[0].label == "x"
+        with pytest.raises(DataError, match=r"test split \(test_only_format format\) not found"):
+            load_collection("test_only_format", str(tmp_path), ["test"])
+    finally:
+        del FORMATS["test_only_format"]
+    with pytest.raises(DataError, match="unknown collection format 'test_only_format'"):
+        load_collection("test_only_format", str(tmp_path), ["dev"])

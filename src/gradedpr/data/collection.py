@@ -1,13 +1,17 @@
-"""A retrieval collection (corpus, queries, graded judgments per split) and the loader for its file formats.
+"""A retrieval collection (corpus, queries, graded judgments per split) and the registry of its file formats.
 
-``load_collection(format, path, splits)`` reads and validates
+``load_collection(format, path, splits)`` finds the format's reader in :data:`FORMATS` (filled by
+:func:`register_format`, as losses are by ``register_loss``), which reads and validates
 
 - ``"beir"``: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv`` (see :mod:`gradedpr.data.beir`);
 - ``"trec"``: the same corpus and queries (queries may also be ``queries.tsv``), TREC qrels
-  ``qrels/<split>.txt`` or ``.qrels`` (see :mod:`gradedpr.data.trec`);
+  ``qrels/<split>.txt`` or ``.qrels`` (see :mod:`gradedpr.data.qrels`);
 - ``"dpr"``: DPR retriever JSON ``<split>.json`` or ``.jsonl`` (see :mod:`gradedpr.data.dpr`). The corpus is
   the contexts of *every* split file (``corpus_splits``: all splits of the data config), whichever splits'
   judgments are read, so that indexing, training and evaluation see one corpus.
+
+A new format is a function ``reader(request: LoadRequest) -> Collection`` decorated with
+``@register_format(name, qrels_suffixes=..., needs_directory=...)`` (see docs/ARCHITECTURE.md).
 
 Explicit file arguments (``corpus_file``, ``queries_file``, ``qrels_files``) may be absolute, relative to the
 working directory, or relative to ``path``: the first that exists is used. Only the requested splits are read;
@@ -16,7 +20,7 @@ a requested split without a file is a :class:`~gradedpr.errors.DataError` naming
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +31,7 @@ from gradedpr.data.dpr import read_dpr
 from gradedpr.data.qrels import read_beir_qrels, read_trec_qrels
 from gradedpr.errors import DataError
 
-__all__ = ["FORMATS", "Collection", "Corpus", "load_collection"]
-
-FORMATS = ("beir", "trec", "dpr")
-_QRELS_SUFFIXES = {"beir": (".tsv",), "trec": (".txt", ".qrels"), "dpr": (".json", ".jsonl")}
+__all__ = ["FORMATS", "Collection", "CollectionFormat", "Corpus", "LoadRequest", "load_collection", "register_format"]
 
 
 @dataclass
@@ -65,6 +66,55 @@ class Collection:
         return sizes
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    """What a format reader is asked to load: the collection's place, the splits whose judgments are wanted
+    (``files``: the file of each, already found), explicit files, the corpus cache and the collection's name."""
+
+    root: Path
+    splits: Sequence[str]
+    files: Mapping[str, Path]
+    label: str
+    cache_dir: Path
+    corpus_file: str | None = None
+    queries_file: str | None = None
+    qrels_files: Mapping[str, str] | None = None
+    corpus_splits: Sequence[str] = ("train", "dev", "test")
+
+
+FormatReader = Callable[[LoadRequest], Collection]
+
+
+@dataclass(frozen=True)
+class CollectionFormat:
+    """A registered file format: its reader, the file names a split's judgments may have, and whether the
+    collection is a directory (``folder/<split><suffix>`` files are looked up in ``split_folder``)."""
+
+    name: str
+    read: FormatReader
+    qrels_suffixes: tuple[str, ...]
+    split_folder: str
+    needs_directory: bool
+
+
+FORMATS: dict[str, CollectionFormat] = {}
+"""Every registered collection format by name."""
+
+
+def register_format(
+    name: str, *, qrels_suffixes: tuple[str, ...], split_folder: str = "qrels", needs_directory: bool = True
+) -> Callable[[FormatReader], FormatReader]:
+    """Decorator registering ``reader`` as the collection format ``name``."""
+
+    def decorator(reader: FormatReader) -> FormatReader:
+        if name in FORMATS and FORMATS[name].read is not reader:
+            raise ValueError(f"a collection format named {name!r} is already registered")
+        FORMATS[name] = CollectionFormat(name, reader, qrels_suffixes, split_folder, needs_directory)
+        return reader
+
+    return decorator
+
+
 def _resolve(root: Path, given: str | Path, what: str) -> Path:
     """``given`` as is (absolute, or relative to the working directory) if it exists, else under ``root``."""
     candidates = [Path(given)] if Path(given).is_absolute() else [Path(given), root / given]
@@ -84,16 +134,15 @@ def _find(root: Path, names: Sequence[str], what: str) -> Path:
 
 
 def _split_files(
-    fmt: str, root: Path, splits: Sequence[str], given: Mapping[str, str] | None
+    fmt: CollectionFormat, root: Path, splits: Sequence[str], given: Mapping[str, str] | None
 ) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for split in splits:
         if given and split in given:
             files[split] = _resolve(root, given[split], f"{split} file")
             continue
-        folder = root if fmt == "dpr" else root / "qrels"
-        names = [f"{split}{suffix}" for suffix in _QRELS_SUFFIXES[fmt]]
-        files[split] = _find(folder, names, f"{split} split ({fmt} format)")
+        names = [f"{split}{suffix}" for suffix in fmt.qrels_suffixes]
+        files[split] = _find(root / fmt.split_folder, names, f"{split} split ({fmt.name} format)")
     return files
 
 
@@ -108,7 +157,7 @@ def _dpr_corpus_files(
             files[split] = found[split]
             continue
         try:
-            files[split] = _split_files("dpr", root, [split], given)[split]
+            files[split] = _split_files(FORMATS["dpr"], root, [split], given)[split]
         except DataError:  # a split of the config without a file: not part of this corpus
             continue
     return files
@@ -134,40 +183,70 @@ def load_collection(
     ``corpus_splits`` (dpr only): the splits whose files make up the corpus besides ``splits`` (those of them
     without a file are skipped).
     """
-    fmt = format.lower()
-    if fmt not in FORMATS:
-        raise DataError(f"unknown collection format {format!r}; expected one of {FORMATS}")
+    fmt = FORMATS.get(format.lower())
+    if fmt is None:
+        raise DataError(f"unknown collection format {format!r}; expected one of {tuple(FORMATS)}")
     root = Path(path)
-    if not root.is_dir() and fmt != "dpr":
+    if fmt.needs_directory and not root.is_dir():
         raise DataError(f"collection directory not found: {root}", root)
     if isinstance(splits, str):
         splits = [splits]
     if len(set(splits)) != len(splits):
         raise DataError(f"splits repeat a name: {list(splits)}")
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    label = name or root.resolve().name
-    files = _split_files(fmt, root, splits, qrels_files)
-
-    if fmt == "dpr":
-        if corpus_file or queries_file:
-            raise DataError("the dpr format takes its corpus and questions from the split files only")
-        every = _dpr_corpus_files(root, [*corpus_splits, *splits], files, qrels_files)
-        if not every:
-            raise DataError(f"no DPR split files found (tried {', '.join(corpus_splits)} .json/.jsonl)", root)
-        data = read_dpr(every, cache)
-        qrels = {split: data.qrels[split] for split in splits}
-        negatives = {qid: docs for qid, docs in data.negatives.items() if any(qid in q for q in qrels.values())}
-        return Collection(label, data.corpus, data.queries, qrels, negatives)
-
-    corpus_path = (
-        _resolve(root, corpus_file, "corpus file") if corpus_file else _find(root, ["corpus.jsonl"], "corpus")
+    request = LoadRequest(
+        root=root,
+        splits=list(splits),
+        files=_split_files(fmt, root, splits, qrels_files),
+        label=name or root.resolve().name,
+        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+        corpus_file=corpus_file,
+        queries_file=queries_file,
+        qrels_files=qrels_files,
+        corpus_splits=tuple(corpus_splits),
     )
-    if queries_file:
-        queries_path = _resolve(root, queries_file, "queries file")
+    return fmt.read(request)
+
+
+def _read_beir_layout(request: LoadRequest, read_qrels: Callable[..., dict[str, dict[str, int]]]) -> Collection:
+    """``corpus.jsonl`` + ``queries.jsonl`` (or ``.tsv``) + one qrels file per split, read by ``read_qrels``."""
+    root = request.root
+    if request.corpus_file:
+        corpus_path = _resolve(root, request.corpus_file, "corpus file")
+    else:
+        corpus_path = _find(root, ["corpus.jsonl"], "corpus")
+    if request.queries_file:
+        queries_path = _resolve(root, request.queries_file, "queries file")
     else:
         queries_path = _find(root, ["queries.jsonl", "queries.tsv"], "queries")
-    corpus = read_corpus_jsonl(corpus_path, cache)
+    corpus = read_corpus_jsonl(corpus_path, request.cache_dir)
     queries = read_queries(queries_path)
-    read_qrels = read_beir_qrels if fmt == "beir" else read_trec_qrels
-    qrels = {split: read_qrels(file, queries, corpus) for split, file in files.items()}
-    return Collection(label, corpus, queries, qrels)
+    qrels = {split: read_qrels(file, queries, corpus) for split, file in request.files.items()}
+    return Collection(request.label, corpus, queries, qrels)
+
+
+@register_format("beir", qrels_suffixes=(".tsv",))
+def read_beir_collection(request: LoadRequest) -> Collection:
+    """BEIR: qrels ``qrels/<split>.tsv`` (``query-id<TAB>corpus-id<TAB>score``)."""
+    return _read_beir_layout(request, read_beir_qrels)
+
+
+@register_format("trec", qrels_suffixes=(".txt", ".qrels"))
+def read_trec_collection(request: LoadRequest) -> Collection:
+    """BEIR's corpus and queries with TREC qrels ``qrels/<split>.txt`` or ``.qrels`` (``qid iter docid grade``)."""
+    return _read_beir_layout(request, read_trec_qrels)
+
+
+@register_format("dpr", qrels_suffixes=(".json", ".jsonl"), split_folder=".", needs_directory=False)
+def read_dpr_collection(request: LoadRequest) -> Collection:
+    """DPR retriever JSON: questions, positive / negative / hard-negative contexts per split file."""
+    if request.corpus_file or request.queries_file:
+        raise DataError("the dpr format takes its corpus and questions from the split files only")
+    every = _dpr_corpus_files(request.root, [*request.corpus_splits, *request.splits], request.files,
+                              request.qrels_files)
+    if not every:
+        raise DataError(f"no DPR split files found (tried {', '.join(request.corpus_splits)} .json/.jsonl)",
+                        request.root)
+    data = read_dpr(every, request.cache_dir)
+    qrels = {split: data.qrels[split] for split in request.splits}
+    negatives = {qid: docs for qid, docs in data.negatives.items() if any(qid in q for q in qrels.values())}
+    return Collection(request.label, data.corpus, data.queries, qrels, negatives)
