@@ -1,4 +1,11 @@
-"""Build everything a training run needs from the Hydra config and run it (``scripts/train.py`` calls this)."""
+"""Build everything a training run needs from the Hydra config and run it (``scripts/train.py`` calls this).
+
+Under ``torchrun`` every process runs this function: they join one process group (gloo on CPU, NCCL on CUDA,
+``cuda:LOCAL_RANK``), agree on rank 0's run directory, build the same data, and train one model together
+(:mod:`gradedpr.train.trainer`). Rank 0 alone writes the run directory (config, metrics, wandb, checkpoints)
+and evaluates; ``train.negatives=model`` is mined by rank 0 and sent to the others. The frozen-passage
+regime runs in one process only.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gradedpr.data.from_config import collection_from_config
-from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
+from gradedpr.data.negatives import NegativeSource, PrecomputedNegatives, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import ConfigError
 from gradedpr.evaluation.metrics import evaluate_run
@@ -21,8 +29,10 @@ from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
 from gradedpr.retrieval.dense_index import DenseIndex
+from gradedpr.retrieval.distributed import local_device
 from gradedpr.retrieval.faiss_index import IndexSpec
 from gradedpr.retrieval.pipeline import Run, build_dense_index, retrieve
+from gradedpr.train.distributed import DEFAULT_TIMEOUT_S, Dist, init_from_env, shutdown
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
@@ -36,18 +46,31 @@ log = logging.getLogger(__name__)
 _SETTING_KEYS = set(TrainSettings.__dataclass_fields__)
 REGIMES = ("full", "frozen")
 NEGATIVES = ("random", "bm25", "run", "data", "model")
+TRAINING_ONLY_MODEL_KEYS = ("name_or_path", "gradient_checkpointing")
+"""``model.*`` settings that are not part of the saved model (``gradedpr.json``)."""
 
 
 def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in model_cfg.items() if k != "name_or_path"}
+    return {k: v for k, v in model_cfg.items() if k not in TRAINING_ONLY_MODEL_KEYS}
 
 
 def run_training(cfg: DictConfig) -> TrainResult:
     """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are."""
+    timeout = float(cfg.train.get("dist_timeout") or DEFAULT_TIMEOUT_S)
+    device_name = str(cfg.device)
+    dist = init_from_env(timeout, local_device(device_name) if device_name == "auto" else pick_device(device_name))
+    try:
+        return _run_training(cfg, dist)
+    finally:
+        shutdown(dist)
+
+
+def _run_training(cfg: DictConfig, dist: Dist) -> TrainResult:
     seed_everything(int(cfg.seed))
-    run_dir = Path(str(cfg.run_dir))
+    run_dir = Path(dist.broadcast_object(str(cfg.run_dir), "receiving rank 0's run directory"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    if dist.is_main:
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     t = cfg.train
     test_split = t.get("test_split")
     eval_split = str(t.eval_split)
@@ -62,11 +85,16 @@ def run_training(cfg: DictConfig) -> TrainResult:
     negatives_kind = str(t.negatives)
     if negatives_kind not in NEGATIVES:
         raise ConfigError(f"train.negatives must be one of {NEGATIVES}, got {negatives_kind!r}")
+    if dist.enabled and regime == "frozen":
+        raise ConfigError("train.regime=frozen runs in one process only: launch it without torchrun, or use "
+                          "train.regime=full for multi-process training")
 
     start = cfg.resume_from or cfg.model.name_or_path
     model = BiEncoder.from_pretrained(str(start), **model_overrides(cfg.model))
-    model.to(pick_device(str(cfg.device)))
-    show = bool(cfg.show_progress)
+    model.to(dist.device)
+    if cfg.model.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable()
+    show = bool(cfg.show_progress) and dist.is_main
     eval_length = t.get("eval_passage_max_length")
 
     if t.get("freeze_word_embeddings"):
@@ -91,9 +119,9 @@ def run_training(cfg: DictConfig) -> TrainResult:
     if regime == "frozen":
         negatives = RandomNegatives()  # the lists come from the frozen corpus; groups only pick the positive
     elif negatives_kind == "model":
-        negatives = mine_negatives(model, collection.corpus, train_queries, int(t.negatives_depth),
-                                   embeddings_dir=t.get("embeddings_dir"), batch_size=int(t.eval_batch_size),
-                                   show_progress=show)
+        negatives = mined_by_rank0(dist, lambda: mine_negatives(
+            model, collection.corpus, train_queries, int(t.negatives_depth), embeddings_dir=t.get("embeddings_dir"),
+            batch_size=int(t.eval_batch_size), show_progress=show))
     else:
         negatives = build_negative_source(
             negatives_kind,
@@ -153,20 +181,28 @@ def run_training(cfg: DictConfig) -> TrainResult:
     if refresh_every:
         def refresh(m: BiEncoder, at_step: int) -> None:
             log.info("step %d: re-mining negatives with the current model", at_step)
-            sampler.negatives = mine_negatives(m, collection.corpus, train_queries, int(t.negatives_depth),
-                                               batch_size=int(t.eval_batch_size), show_progress=False)
+            sampler.negatives = mined_by_rank0(dist, lambda: mine_negatives(
+                m, collection.corpus, train_queries, int(t.negatives_depth), batch_size=int(t.eval_batch_size),
+                show_progress=False))
 
     evaluate = evaluate_on(eval_split)
 
-    logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
-                "data/corpus": len(collection.corpus)}, 0)
+    logger = MetricsLogger(run_dir, cfg.logger if dist.is_main else None,
+                           OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    if dist.is_main:
+        logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
+                    "data/corpus": len(collection.corpus), "data/world_size": dist.world_size}, 0)
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
-                      logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
+                      logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every,
+                      dist=dist)
     if cfg.resume_from:
         trainer.resume(str(cfg.resume_from))
+    elif dist.rank > 0:  # distinct dropout masks per process (rank 0 keeps the single-process stream)
+        torch.manual_seed(int(cfg.seed) + dist.rank)
     try:
         result = trainer.train()
+        if not dist.is_main:
+            return result
         if test_split:
             best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
             best_model = BiEncoder.from_pretrained(best).to(model.device)
@@ -195,6 +231,13 @@ def run_training(cfg: DictConfig) -> TrainResult:
         f"metrics: {run_dir / 'metrics.jsonl'}  |  skipped queries without a positive: {result.skipped_queries}"
     )
     return result
+
+
+def mined_by_rank0(dist: Dist, mine: Callable[[], PrecomputedNegatives]) -> PrecomputedNegatives:
+    """Rank 0 mines (one corpus encoding, one store writer); the other ranks receive its lists."""
+    mined = dist.broadcast_object(mine() if dist.is_main else None, "receiving rank 0's mined negatives")
+    assert mined is not None
+    return mined
 
 
 def default_embeddings_dir(cfg: DictConfig) -> Path:
