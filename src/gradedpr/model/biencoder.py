@@ -114,8 +114,12 @@ class BiEncoder(nn.Module):
         (less memory, about one more forward pass of compute). Non-reentrant ``torch.utils.checkpoint``
         restores the RNG state for the recomputation, so dropout draws the same masks and the gradients
         equal those of the plain forward pass. Active in training mode only (HF's rule)."""
+        kwargs = {"use_reentrant": False}
         for encoder in {id(e): e for e in (self.query_encoder, self.passage_encoder)}.values():
-            encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5
+                encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     # ------------------------------------------------------------------ encoding
     @property
