@@ -75,6 +75,11 @@ def equivalence_worker(rank: int, world: int, init_method: str, model_dir: Path)
             value = step.forward_backward(dist.local_slice(batch))
             dist.sum_gradients([p for p in step.model.parameters() if p.requires_grad])
             results[f"{loss}-{chunk}"] = {"loss": value, "grads": grads(step.model)}
+        for chunk in (None, 1):  # a 1-query batch: rank 1's share is empty, it only takes part in the collectives
+            step = step_for(model_dir, "listnet", chunk, dist)
+            value = step.forward_backward(dist.local_slice(batch[:1]))
+            dist.sum_gradients([p for p in step.model.parameters() if p.requires_grad])
+            results[f"short-{chunk}"] = {"loss": value, "grads": grads(step.model)}
         prepared = step.prepare(dist.local_slice(LABEL_GROUPS))
         results["labels"], results["mask"] = prepared.labels, prepared.mask
         return results
@@ -102,6 +107,17 @@ def test_two_processes_equal_one_process_with_the_whole_batch(two_ranks: list[di
         got = result[f"{loss}-{chunk}"]
         torch.testing.assert_close(torch.tensor(got["loss"]), torch.tensor(want_loss), **LOSS_TOL)
         assert_grads_close(got["grads"], want)
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_a_process_with_an_empty_share_of_a_short_batch(two_ranks: list[dict[str, Any]], tiny_model_dir: Path,
+                                                        chunk: int | None) -> None:
+    reference = step_for(tiny_model_dir, "listnet", None, Dist())
+    want_loss = reference.forward_backward(global_batch()[:1])
+    for result in two_ranks:
+        got = result[f"short-{chunk}"]
+        torch.testing.assert_close(torch.tensor(got["loss"]), torch.tensor(want_loss), **LOSS_TOL)
+        assert_grads_close(got["grads"], grads(reference.model))
 
 
 def test_both_processes_hold_identical_gradients(two_ranks: list[dict[str, Any]]) -> None:
