@@ -12,14 +12,14 @@ import socket
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from gradedpr.data.corpus import Corpus
-from gradedpr.data.negatives import RandomNegatives
-from gradedpr.data.sampler import GroupSampler, TrainGroup
-from gradedpr.model import BiEncoder
+if TYPE_CHECKING:  # imported where used: a spawned rank that only needs _entry starts without transformers
+    from gradedpr.data.corpus import Corpus
+    from gradedpr.data.sampler import TrainGroup
+    from gradedpr.model import BiEncoder
 
 N_DOCS = 24
 IDS = [f"d{i}" for i in range(N_DOCS)]
@@ -32,17 +32,24 @@ GROUP_SIZE = 4
 
 
 def corpus() -> Corpus:
+    from gradedpr.data.corpus import Corpus
+
     return Corpus.from_lists(IDS, [""] * N_DOCS, TEXTS)
 
 
 def global_batch(seed: int = 3) -> list[TrainGroup]:
     """The first global batch (all 6 queries) of a seeded sampler: 2 positives + 2 random negatives each."""
+    from gradedpr.data.negatives import RandomNegatives
+    from gradedpr.data.sampler import GroupSampler
+
     sampler = GroupSampler(QUERIES, QRELS, IDS, RandomNegatives(), group_size=GROUP_SIZE, max_positives=2,
                            seed=seed)
     return next(iter(sampler.batches(6, 0)))
 
 
 def load_model(model_dir: Path, *, train: bool = False, **overrides: Any) -> BiEncoder:
+    from gradedpr.model import BiEncoder
+
     model = BiEncoder.from_pretrained(model_dir, temperature=0.05, **overrides)
     return model.train(train)
 

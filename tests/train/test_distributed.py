@@ -12,7 +12,6 @@ pads 6 queries together, so sums run in another order. Gradients are compared af
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,11 @@ from dist_utils import (
     load_model,
     run_ranks,
 )
+from dying_rank import dying_worker
 
 from gradedpr.data.collator import collate_groups
 from gradedpr.data.sampler import TrainGroup
-from gradedpr.errors import ConfigError, DistributedError
+from gradedpr.errors import ConfigError
 from gradedpr.losses import get_loss
 from gradedpr.train.distributed import Dist, init_distributed, shutdown
 from gradedpr.train.step import InBatchStep
@@ -162,27 +162,9 @@ def test_uneven_split_of_a_short_last_batch() -> None:
     assert Dist(1, 2).local_slice([7]) == [] and Dist(0, 1).local_slice([1, 2]) == [1, 2]
 
 
-def dying_worker(rank: int, world: int, init_method: str, mode: str) -> dict[str, Any]:
-    dist = init_distributed(rank, world, init_method=init_method, timeout_s=4)
-    if rank == 1:
-        if mode == "exit":
-            import os
-
-            os._exit(3)  # dies without a word
-        time.sleep(30)  # stalls far beyond the timeout
-        return {}
-    started = time.monotonic()
-    try:
-        dist.gather_rows(torch.ones(2, 3), [2, 2])
-        dist.barrier()
-    except DistributedError as exc:
-        return {"error_type": "DistributedError", "message": str(exc), "seconds": time.monotonic() - started}
-    return {"error_type": None, "seconds": time.monotonic() - started}
-
-
 @pytest.mark.parametrize("mode", ["exit", "stall"])
 def test_a_dead_or_stalled_rank_ends_in_a_clear_error_not_a_hang(mode: str, tmp_path: Path) -> None:
-    results = run_ranks(dying_worker, WORLD, tmp_path, mode, timeout=40, wait_for=0)
+    results = run_ranks(dying_worker, WORLD, tmp_path, mode, timeout=40, wait_for=0)  # dying_rank.py
     rank0 = results[0]
     assert rank0 is not None and "error" not in rank0, rank0
     assert rank0["error_type"] == "DistributedError", rank0
