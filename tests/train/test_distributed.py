@@ -80,6 +80,9 @@ def equivalence_worker(rank: int, world: int, init_method: str, model_dir: Path)
             value = step.forward_backward(dist.local_slice(batch[:1]))
             dist.sum_gradients([p for p in step.model.parameters() if p.requires_grad])
             results[f"short-{chunk}"] = {"loss": value, "grads": grads(step.model)}
+        torch.manual_seed(rank)  # as run_training seeds each process (distinct dropout streams)
+        step = step_for(model_dir, "xe_ndcg", None, dist)
+        results["xe_ndcg"] = step.forward_backward(dist.local_slice(batch))
         prepared = step.prepare(dist.local_slice(LABEL_GROUPS))
         results["labels"], results["mask"] = prepared.labels, prepared.mask
         return results
@@ -118,6 +121,11 @@ def test_a_process_with_an_empty_share_of_a_short_batch(two_ranks: list[dict[str
         got = result[f"short-{chunk}"]
         torch.testing.assert_close(torch.tensor(got["loss"]), torch.tensor(want_loss), **LOSS_TOL)
         assert_grads_close(got["grads"], grads(reference.model))
+
+
+def test_a_loss_with_random_draws_is_the_same_loss_in_every_process(two_ranks: list[dict[str, Any]]) -> None:
+    """xe_ndcg draws its gammas at random: seeded from the batch's ids, not from each process's own RNG."""
+    assert two_ranks[0]["xe_ndcg"] == two_ranks[1]["xe_ndcg"]
 
 
 def test_both_processes_hold_identical_gradients(two_ranks: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -67,6 +68,12 @@ class PreparedBatch:
     mask: Tensor  # [B, B*N]
     query_counts: list[int] = field(default_factory=list)  # queries per rank
     global_batch: CollatedBatch | None = None
+
+    @property
+    def seed(self) -> int:
+        """A seed that every process derives alike from the global batch (its query and passage ids)."""
+        batch = self.global_batch or self.local
+        return zlib.crc32("\n".join([*batch.qids, "", *batch.passage_ids]).encode("utf-8"))
 
 
 class InBatchStep:
@@ -125,7 +132,13 @@ class InBatchStep:
                                   "gathering passage embeddings")
         scores = self.model.score(q, p).float()
         device = scores.device
-        return self.loss_fn(scores, prepared.labels.to(device), prepared.mask.to(device))
+        if not self.dist.enabled:
+            return self.loss_fn(scores, prepared.labels.to(device), prepared.mask.to(device))
+        # A loss that draws random numbers (xe_ndcg's gammas, listmle's random tie-break) must draw the same ones
+        # in every process, or each would backpropagate another loss: seed them from the batch's ids.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(prepared.seed)
+            return self.loss_fn(scores, prepared.labels.to(device), prepared.mask.to(device))
 
     def __call__(self, groups: Sequence[TrainGroup]) -> Tensor:
         """The loss with its graph (plain forward; :meth:`forward_backward` is what the trainer runs)."""
