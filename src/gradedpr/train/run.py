@@ -37,7 +37,7 @@ from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, fro
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
 from gradedpr.train.step import StepFn
-from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings
+from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings, check_parallel_settings
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
 from gradedpr.utils.seeding import seed_everything
@@ -75,10 +75,6 @@ def _run_training(cfg: DictConfig, dist: Dist) -> TrainResult:
     test_split = t.get("test_split")
     eval_split = str(t.eval_split)
     splits = ["train", str(t.eval_split)] + ([str(test_split)] if test_split else [])
-    collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
-    train_qrels = collection.qrels["train"]
-    train_queries = collection.split_queries("train")
-
     regime = str(t.get("regime", "full"))
     if regime not in REGIMES:
         raise ConfigError(f"train.regime must be one of {REGIMES}, got {regime!r}")
@@ -88,6 +84,12 @@ def _run_training(cfg: DictConfig, dist: Dist) -> TrainResult:
     if dist.enabled and regime == "frozen":
         raise ConfigError("train.regime=frozen runs in one process only: launch it without torchrun, or use "
                           "train.regime=full for multi-process training")
+    train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
+    settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
+    check_parallel_settings(settings, dist.world_size, custom_step=regime == "frozen")  # before loading anything
+    collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
+    train_qrels = collection.qrels["train"]
+    train_queries = collection.split_queries("train")
 
     start = cfg.resume_from or cfg.model.name_or_path
     model = BiEncoder.from_pretrained(str(start), **model_overrides(cfg.model))
@@ -143,8 +145,6 @@ def _run_training(cfg: DictConfig, dist: Dist) -> TrainResult:
     if sampler.skipped:
         log.warning("skipped %d training queries with no relevant document", len(sampler.skipped))
     loss_fn = get_loss(str(cfg.loss.name), **dict(cfg.loss.get("kwargs") or {}))
-    train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
-    settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
 
     step: StepFn | None = None
     if regime == "frozen":
