@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytrec_eval
 
-from gradedpr.data.beir import read_beir_qrels
+from gradedpr.data.qrels import read_beir_qrels, read_trec_qrels
+from gradedpr.data.runs import read_trec_run
 from gradedpr.evaluation.measures import parse_measure
 from gradedpr.evaluation.metrics import evaluate_run
-from gradedpr.data.runs import read_trec_qrels, read_trec_run
 
 
 class _Any:

@@ -2,10 +2,12 @@
 
 Benchmarks, in order: passage encoding vs sentence-transformers (``encoding``), a training step vs a plain
 transformers loop (``train_step``), the losses' cost (``losses``, ``bench/losses.py``), the evaluator vs
-pytrec_eval (``evaluator``, ``bench/evaluator.py``), FAISS flat / HNSW / IVF-PQ at 1M x 384 (``faiss``) and
-indexing memory at 100k vs 1M passages (``memory``). Each writes its own section of docs/BENCHMARKS.md as
-soon as it finishes. The full run takes about an hour on 2 cores; ``--quick`` shrinks every size for a smoke
-run (its numbers are not meant for the document: it writes outputs/bench/BENCHMARKS.quick.md instead).
+pytrec_eval (``evaluator``, ``bench/evaluator.py``), FAISS flat / HNSW / IVF-PQ at 1M x 384 (``faiss``),
+indexing memory at 100k vs 1M passages (``memory``) and training memory against the batch (plain / GradCache /
+checkpointing) plus 2 gloo processes vs 1 (``train_parallel``, ``bench/train_parallel.py``). Each writes its
+own section of docs/BENCHMARKS.md as soon as it finishes. The full run takes about an hour on 2 cores;
+``--quick`` shrinks every size for a smoke run (its numbers are not meant for the document: it writes
+outputs/bench/BENCHMARKS.quick.md instead).
 
 Usage: ``python bench/run_all.py [--quick] [--only encoding,faiss] [--skip memory]``
 """
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import machine  # the bench directory is not a package: imported through sys.path
 
-NAMES = ("encoding", "train_step", "losses", "evaluator", "faiss", "memory")
+NAMES = ("encoding", "train_step", "losses", "evaluator", "faiss", "memory", "train_parallel")
 
 
 def _optional(module: str) -> Any | None:
@@ -107,6 +109,13 @@ def bench_memory(quick: bool) -> None:
                           memory.markdown(memory.run_benchmark(sizes)))
 
 
+def bench_train_parallel(quick: bool) -> None:
+    import train_parallel
+
+    for section, title, run in train_parallel.SECTIONS.values():
+        machine.write_section(section, title, run(quick))
+
+
 BENCHES: dict[str, Callable[[bool], None]] = {
     "encoding": bench_encoding,
     "train_step": bench_train_step,
@@ -114,6 +123,7 @@ BENCHES: dict[str, Callable[[bool], None]] = {
     "evaluator": bench_evaluator,
     "faiss": bench_faiss,
     "memory": bench_memory,
+    "train_parallel": bench_train_parallel,
 }
 
 

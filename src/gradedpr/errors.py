@@ -33,3 +33,8 @@ class CheckpointError(GradedprError):
 class OutputError(GradedprError):
     """An output path gradedpr will not write: it holds files gradedpr did not write, or it already holds an
     output of gradedpr's that would be replaced without ``overwrite=true``."""
+
+
+class DistributedError(GradedprError):
+    """A multi-process training step that cannot go on: another process died, or did not reach a collective
+    operation within the configured timeout."""

@@ -1,4 +1,11 @@
-"""Build everything a training run needs from the Hydra config and run it (``scripts/train.py`` calls this)."""
+"""Build everything a training run needs from the Hydra config and run it (``scripts/train.py`` calls this).
+
+Under ``torchrun`` every process runs this function: they join one process group (gloo on CPU, NCCL on CUDA,
+``cuda:LOCAL_RANK``), agree on rank 0's run directory, build the same data, and train one model together
+(:mod:`gradedpr.train.trainer`). Rank 0 alone writes the run directory (config, metrics, wandb, checkpoints)
+and evaluates; ``train.negatives=model`` is mined by rank 0 and sent to the others. The frozen-passage
+regime runs in one process only.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,13 @@ from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.common import checkpoint_label
 from gradedpr.data.from_config import collection_from_config
-from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
+from gradedpr.data.negatives import NegativeSource, PrecomputedNegatives, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import ConfigError, GradedprError
 from gradedpr.evaluation.metrics import evaluate_run
@@ -26,15 +34,16 @@ from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
+from gradedpr.train.distributed import DEFAULT_TIMEOUT_S, Dist, init_from_env, shutdown
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
 from gradedpr.train.step import StepFn
-from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings
+from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings, check_parallel_settings
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
-from gradedpr.utils.distributed import rank_and_world
+from gradedpr.utils.distributed import local_device
 from gradedpr.utils.runlock import LOCK_FILE, check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import seed_everything
 
@@ -42,10 +51,12 @@ log = logging.getLogger(__name__)
 _SETTING_KEYS = set(TrainSettings.__dataclass_fields__)
 REGIMES = ("full", "frozen")
 NEGATIVES = ("random", "bm25", "run", "data", "model")
+TRAINING_ONLY_MODEL_KEYS = ("name_or_path", "gradient_checkpointing")
+"""``model.*`` settings that are not part of the saved model (``gradedpr.json``)."""
 
 
 def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in model_cfg.items() if k != "name_or_path"}
+    return {k: v for k, v in model_cfg.items() if k not in TRAINING_ONLY_MODEL_KEYS}
 
 
 def run_training(cfg: DictConfig) -> TrainResult:
@@ -55,20 +66,25 @@ def run_training(cfg: DictConfig) -> TrainResult:
     of rank 0): a second training into it, or a resume of a run that a live process still trains, is refused
     before anything is written.
     """
-    run_dir = Path(str(cfg.run_dir))
-    main_process = rank_and_world()[0] == 0
-    created = not run_dir.exists()
+    timeout = float(cfg.train.get("dist_timeout") or DEFAULT_TIMEOUT_S)
+    device_name = str(cfg.device)
+    dist = init_from_env(timeout, local_device(device_name) if device_name == "auto" else pick_device(device_name))
     try:
-        with hold_run_dir(run_dir) if main_process else nullcontext():
-            if cfg.resume_from:
-                source_run = run_of_checkpoint(str(cfg.resume_from))
-                if source_run is not None:
-                    check_run_dir_free(source_run)
-            return _run_training(cfg, run_dir)
-    except GradedprError:
-        if created and main_process:  # refused before training started: leave no run directory behind
-            _remove_unstarted(run_dir)
-        raise
+        run_dir = Path(dist.broadcast_object(str(cfg.run_dir), "receiving rank 0's run directory"))
+        created = not run_dir.exists()
+        try:
+            with hold_run_dir(run_dir) if dist.is_main else nullcontext():
+                if cfg.resume_from and dist.is_main:  # rank 0 holds the run for all processes
+                    source_run = run_of_checkpoint(str(cfg.resume_from))
+                    if source_run is not None:
+                        check_run_dir_free(source_run)
+                return _run_training(cfg, dist, run_dir)
+        except GradedprError:
+            if created and dist.is_main:  # refused before training started: leave no run directory behind
+                _remove_unstarted(run_dir)
+            raise
+    finally:
+        shutdown(dist)
 
 
 def _remove_unstarted(run_dir: Path) -> None:
@@ -79,7 +95,7 @@ def _remove_unstarted(run_dir: Path) -> None:
             run_dir.rmdir()
 
 
-def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
+def _run_training(cfg: DictConfig, dist: Dist, run_dir: Path) -> TrainResult:
     seed_everything(int(cfg.seed))
     set_accel(bool(cfg.get("accel", True)))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -87,21 +103,28 @@ def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
     test_split = t.get("test_split")
     eval_split = str(t.eval_split)
     splits = ["train", str(t.eval_split)] + ([str(test_split)] if test_split else [])
-    collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
-    train_qrels = collection.qrels["train"]
-    train_queries = collection.split_queries("train")
-
     regime = str(t.get("regime", "full"))
     if regime not in REGIMES:
         raise ConfigError(f"train.regime must be one of {REGIMES}, got {regime!r}")
     negatives_kind = str(t.negatives)
     if negatives_kind not in NEGATIVES:
         raise ConfigError(f"train.negatives must be one of {NEGATIVES}, got {negatives_kind!r}")
+    if dist.enabled and regime == "frozen":
+        raise ConfigError("train.regime=frozen runs in one process only: launch it without torchrun, or use "
+                          "train.regime=full for multi-process training")
+    train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
+    settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
+    check_parallel_settings(settings, dist.world_size, custom_step=regime == "frozen")  # before loading anything
+    collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
+    train_qrels = collection.qrels["train"]
+    train_queries = collection.split_queries("train")
 
     start = cfg.resume_from or cfg.model.name_or_path
     model = BiEncoder.from_pretrained(str(start), **model_overrides(cfg.model))
-    model.to(pick_device(str(cfg.device)))
-    show = bool(cfg.show_progress)
+    model.to(dist.device)
+    if cfg.model.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable()
+    show = bool(cfg.show_progress) and dist.is_main
     eval_length = t.get("eval_passage_max_length")
 
     if t.get("freeze_word_embeddings"):
@@ -126,9 +149,9 @@ def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
     if regime == "frozen":
         negatives = RandomNegatives()  # the lists come from the frozen corpus; groups only pick the positive
     elif negatives_kind == "model":
-        negatives = mine_negatives(model, collection.corpus, train_queries, int(t.negatives_depth),
-                                   embeddings_dir=t.get("embeddings_dir"), batch_size=int(t.eval_batch_size),
-                                   show_progress=show)
+        negatives = mined_by_rank0(dist, lambda: mine_negatives(
+            model, collection.corpus, train_queries, int(t.negatives_depth), embeddings_dir=t.get("embeddings_dir"),
+            batch_size=int(t.eval_batch_size), show_progress=show))
     else:
         negatives = build_negative_source(
             negatives_kind,
@@ -150,8 +173,6 @@ def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
     if sampler.skipped:
         log.warning("skipped %d training queries with no relevant document", len(sampler.skipped))
     loss_fn = get_loss(str(cfg.loss.name), **dict(cfg.loss.get("kwargs") or {}))
-    train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
-    settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
 
     step: StepFn | None = None
     if regime == "frozen":
@@ -190,28 +211,35 @@ def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
     if refresh_every:
         def refresh(m: BiEncoder, at_step: int) -> None:
             log.info("step %d: re-mining negatives with the current model", at_step)
-            sampler.negatives = mine_negatives(m, collection.corpus, train_queries, int(t.negatives_depth),
-                                               batch_size=int(t.eval_batch_size), show_progress=False)
+            sampler.negatives = mined_by_rank0(dist, lambda: mine_negatives(
+                m, collection.corpus, train_queries, int(t.negatives_depth), batch_size=int(t.eval_batch_size),
+                show_progress=False))
 
     evaluate = evaluate_on(eval_split)
 
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
-                      show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
+                      show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every, dist=dist)
     if cfg.resume_from:
         trainer.resume(str(cfg.resume_from))
-    # written once data, model, negatives and trainer state are known to load, so that bad input leaves no run
-    atomic_write_text(run_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-    logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    elif dist.rank > 0:  # distinct dropout masks per process (rank 0 keeps the single-process stream)
+        torch.manual_seed(int(cfg.seed) + dist.rank)
+    logger = MetricsLogger(run_dir, cfg.logger if dist.is_main else None,
+                           OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     trainer.logger = logger
-    # metrics.jsonl: a fresh training starts it anew; a resume keeps the records up to the resumed step, so
-    # the steps it replays are not recorded twice
-    if not logger.keep_until(trainer.step if cfg.resume_from else None):
-        sizes = {"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
-                 "data/corpus": len(collection.corpus)}
-        sizes.update({f"data/{split}_queries": len(collection.qrels[split]) for split in splits[1:]})  # judged
-        logger.log(sizes, 0)
+    if dist.is_main:
+        # written once data, model, negatives and trainer state are known to load, so that bad input leaves no
+        # run; metrics.jsonl: a fresh training starts it anew, a resume keeps the records up to the resumed
+        # step, so the steps it replays are not recorded twice
+        atomic_write_text(run_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+        if not logger.keep_until(trainer.step if cfg.resume_from else None):
+            sizes = {"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
+                     "data/corpus": len(collection.corpus), "data/world_size": dist.world_size}
+            sizes.update({f"data/{split}_queries": len(collection.qrels[split]) for split in splits[1:]})
+            logger.log(sizes, 0)
     try:
         result = trainer.train()
+        if not dist.is_main:
+            return result
         if test_split:
             best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
             best_model = BiEncoder.from_pretrained(best).to(model.device)
@@ -240,6 +268,13 @@ def _run_training(cfg: DictConfig, run_dir: Path) -> TrainResult:
         f"metrics: {run_dir / METRICS_LOG}  |  skipped queries without a positive: {result.skipped_queries}"
     )
     return result
+
+
+def mined_by_rank0(dist: Dist, mine: Callable[[], PrecomputedNegatives]) -> PrecomputedNegatives:
+    """Rank 0 mines (one corpus encoding, one store writer); the other ranks receive its lists."""
+    mined = dist.broadcast_object(mine() if dist.is_main else None, "receiving rank 0's mined negatives")
+    assert mined is not None
+    return mined
 
 
 def default_embeddings_dir(cfg: DictConfig) -> Path:

@@ -108,6 +108,18 @@ class BiEncoder(nn.Module):
                     torch.save(value, target)
         return Path(directory)
 
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute each transformer layer's activations in the backward pass instead of keeping them
+        (less memory, about one more forward pass of compute). Non-reentrant ``torch.utils.checkpoint``
+        restores the RNG state for the recomputation, so dropout draws the same masks and the gradients
+        equal those of the plain forward pass. Active in training mode only (HF's rule)."""
+        kwargs = {"use_reentrant": False}
+        for encoder in {id(e): e for e in (self.query_encoder, self.passage_encoder)}.values():
+            if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5
+                encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
     # ------------------------------------------------------------------ encoding
     @property
     def device(self) -> torch.device:

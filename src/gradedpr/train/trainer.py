@@ -1,9 +1,18 @@
 """The training loop: AdamW, warmup + linear decay, accumulation, clipping, bf16 on CUDA, dev evaluation,
-best / last checkpoints with everything needed to resume (optimiser, scheduler, RNG, data position)."""
+best / last checkpoints with everything needed to resume (optimiser, scheduler, RNG, data position).
+
+With several processes (``dist``, :mod:`gradedpr.train.distributed`) every process draws the same global batch
+of ``train.batch_size`` queries and trains on its contiguous share (rank ``r`` of ``W`` takes queries
+``r*B/W .. (r+1)*B/W``); the step gathers the embeddings, the gradients are summed over the processes once per
+optimiser step, and every process applies the same update. Rank 0 alone evaluates on dev, logs and writes
+checkpoints; the others wait for it at a barrier (``train.dist_timeout``). ``checkpoints/last`` records the
+world size, the data order and every process's RNG state; resuming refuses another world size or data order.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -23,12 +32,12 @@ from gradedpr.filenames import TRAIN_SUMMARY, TRAINER_STATE, TRAINING_INFO
 from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
+from gradedpr.train.distributed import DEFAULT_TIMEOUT_S, Dist
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.optim import build_optimizer, linear_warmup_decay
-from gradedpr.train.step import InBatchStep, StepFn, grad_norm
+from gradedpr.train.step import InBatchStep, StepFn, grad_norm, run_step
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
-from gradedpr.utils.distributed import rank_and_world
 from gradedpr.utils.faults import crash_point
 from gradedpr.utils.runlock import check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import rng_state, set_rng_state
@@ -59,6 +68,8 @@ class TrainSettings:
     bf16: bool = True
     log_every: int = 1
     save_best: bool = True
+    grad_cache_chunk: int | None = None
+    dist_timeout: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "group_size", "max_steps", "grad_accum", "log_every"):
@@ -66,6 +77,11 @@ class TrainSettings:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if self.grad_cache_chunk is not None and self.grad_cache_chunk < 1:
+            raise ConfigError(f"train.grad_cache_chunk must be >= 1 (queries per chunk) or null, got "
+                              f"{self.grad_cache_chunk}")
+        if not self.dist_timeout > 0:
+            raise ConfigError(f"train.dist_timeout must be > 0 seconds, got {self.dist_timeout}")
 
 
 @dataclass
@@ -98,9 +114,14 @@ class Trainer:
         step: StepFn | None = None,
         refresh: Callable[[BiEncoder, int], None] | None = None,
         refresh_every: int = 0,
+        dist: Dist | None = None,
     ) -> None:
+        self.dist = dist or Dist()
+        check_parallel_settings(settings, self.dist.world_size, custom_step=step is not None)
         self.model = model
-        self.step_fn = step or InBatchStep(model, corpus, sampler.qrels, settings.group_size, loss_fn)
+        self.step_fn = step or InBatchStep(model, corpus, sampler.qrels, settings.group_size, loss_fn,
+                                           dist=self.dist, grad_cache_chunk=settings.grad_cache_chunk,
+                                           bf16=settings.bf16)
         self.refresh_fn = refresh
         self.refresh_every = refresh_every
         self.sampler = sampler
@@ -108,9 +129,9 @@ class Trainer:
         self.loss_fn = loss_fn
         self.s = settings
         self.run_dir = Path(run_dir)
-        self.evaluate_fn = evaluate
+        self.evaluate_fn = evaluate if self.dist.is_main else None
         self.logger = logger or MetricsLogger(self.run_dir, None, {})
-        self.show_progress = show_progress
+        self.show_progress = show_progress and self.dist.is_main
         self.device = model.device
         self.optimizer = build_optimizer(model, settings.lr, settings.weight_decay)
         warmup = int(settings.warmup_ratio * settings.max_steps)
@@ -121,6 +142,9 @@ class Trainer:
         self.best_metric: float | None = None
         self.best_step: int | None = None
         self.evaluations: list[dict[str, Any]] = []
+        self.evaluated_at: int | None = None  # the step of the last dev evaluation (known on every rank)
+        # every process starts from rank 0's weights (they load the same files; this makes sure)
+        self.dist.broadcast_parameters([*model.parameters(), *model.buffers()])
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -131,7 +155,22 @@ class Trainer:
     def last_dir(self) -> Path:
         return self.run_dir / "checkpoints" / "last"
 
-    def _state(self) -> dict[str, Any]:
+    def data_order(self) -> dict[str, Any]:
+        """What fixes the sequence of global batches (resuming under other values would silently train on
+        other batches than the checkpoint's position means)."""
+        qids = "\n".join(self.sampler.qids).encode("utf-8")
+        return {
+            "seed": self.sampler.seed,
+            "batch_size": self.s.batch_size,
+            "grad_accum": self.s.grad_accum,
+            "group_size": self.sampler.group_size,
+            "max_positives": self.sampler.max_positives,
+            "train_queries": len(self.sampler.qids),
+            "train_queries_sha1": hashlib.sha1(qids).hexdigest()[:16],
+        }
+
+    def _state(self, rngs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        rngs = rngs or [rng_state()]
         return {
             "step": self.step,
             "epoch": self.epoch,
@@ -141,12 +180,16 @@ class Trainer:
             "evaluations": self.evaluations,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": rng_state(),
+            "rng": rngs[0],
+            "rng_per_rank": rngs,
+            "world_size": self.dist.world_size,
+            "data_order": self.data_order(),
             "settings": self.s.__dict__,
         }
 
-    def save(self, directory: Path, with_state: bool) -> None:
-        extra: dict[str, Any] = {TRAINER_STATE: self._state()} if with_state else {}
+    def save(self, directory: Path, with_state: bool, rngs: list[dict[str, Any]] | None = None) -> None:
+        """Write a checkpoint (the caller is rank 0; ``rngs``: every rank's RNG state, for ``with_state``)."""
+        extra: dict[str, Any] = {TRAINER_STATE: self._state(rngs)} if with_state else {}
         info = {"step": self.step, "epoch": self.epoch, "best_metric": self.best_metric}
         extra[TRAINING_INFO] = json.dumps(info, indent=2) + "\n"
         extra[CARD_FILE] = checkpoint_card(self.model.config, self.run_dir, dim=self.model.dim, step=self.step,
@@ -154,13 +197,20 @@ class Trainer:
                                            train_settings=vars(self.s))
         self.model.save_pretrained(directory, extra_files=extra)
 
+    def save_last(self) -> None:
+        """``checkpoints/last`` with the trainer state; every rank calls this, rank 0 writes."""
+        rngs = self.dist.all_gather_object(rng_state(), "collecting RNG states for checkpoints/last")
+        if self.dist.is_main:
+            self.save(self.last_dir, with_state=True, rngs=rngs)
+        self.dist.barrier("waiting for rank 0 to write checkpoints/last")
+
     def resume(self, checkpoint: str | Path) -> None:
         """Restore optimiser, scheduler, RNG and data position from a ``last`` checkpoint.
 
         The model weights are loaded by the caller from the same directory (``BiEncoder.from_pretrained``).
         """
         source_run = run_of_checkpoint(checkpoint)
-        if source_run is not None:
+        if source_run is not None and self.dist.is_main:  # rank 0 holds the run for all processes
             check_run_dir_free(source_run)  # a live training still writes it: two runs would fork one history
         path = Path(checkpoint) / TRAINER_STATE
         if not path.exists():
@@ -169,16 +219,43 @@ class Trainer:
         missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
         if missing:
             raise CheckpointError(f"{path}: not a trainer state gradedpr wrote (it lacks {', '.join(missing)})")
+        written = int(state.get("world_size", 1))
+        if written != self.dist.world_size:
+            raise CheckpointError(
+                f"{checkpoint}: written by {written} training process(es), this run has {self.dist.world_size}: "
+                "each process's share of the batch and its dropout RNG cannot be continued exactly; resume with "
+                f"{written} process(es) (torchrun), or start a new run from these weights with "
+                f"model.name_or_path={checkpoint}")
+        order = state.get("data_order")
+        if order is None:
+            log.warning("%s: no data order recorded (older checkpoint); assuming it matches this run", checkpoint)
+        else:
+            now = self.data_order()
+            wrong = [f"{k} {order.get(k)!r} in the checkpoint, {v!r} now" for k, v in now.items() if order.get(k) != v]
+            if wrong:
+                raise CheckpointError(
+                    f"{checkpoint}: another data order ({'; '.join(wrong)}): the saved position (epoch "
+                    f"{state['epoch']}, batch {state['batch_in_epoch']}) would point at other batches; resume with "
+                    f"the checkpoint's settings, or start a new run from these weights with "
+                    f"model.name_or_path={checkpoint}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state.get("rng_per_rank", [state["rng"]])[self.dist.rank])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best_metric, self.best_step = state["best_metric"], state["best_step"]
         self.evaluations = list(state["evaluations"])
+        self.evaluated_at = int(self.evaluations[-1]["step"]) if self.evaluations else None
         log.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, self.step, self.epoch,
                  self.batch_in_epoch)
 
     # ------------------------------------------------------------------ evaluation
+    def evaluate_and_wait(self) -> None:
+        """Rank 0 evaluates on dev (and may write ``best``); the other ranks wait for it."""
+        if self.dist.is_main:
+            self.run_evaluation()
+        self.evaluated_at = self.step
+        self.dist.barrier("waiting for rank 0's dev evaluation")
+
     def run_evaluation(self) -> dict[str, float] | None:
         if self.evaluate_fn is None:
             return None
@@ -200,19 +277,19 @@ class Trainer:
         while True:
             for groups in self.sampler.batches(self.s.batch_size, self.epoch, start=self.batch_in_epoch):
                 self.batch_in_epoch += 1
-                yield groups
+                yield self.dist.local_slice(groups)  # this rank's share of the global batch
             self.epoch += 1
             self.batch_in_epoch = 0
 
     def train(self) -> TrainResult:
         """Train to ``max_steps`` holding the run directory's lock (see :mod:`gradedpr.utils.runlock`)."""
-        with hold_run_dir(self.run_dir) if rank_and_world()[0] == 0 else contextlib.nullcontext():
+        with hold_run_dir(self.run_dir) if self.dist.is_main else contextlib.nullcontext():
             return self._train()
 
     def _train(self) -> TrainResult:
         started = time.perf_counter()
         if self.step == 0 and self.s.eval_at_start:
-            self.run_evaluation()
+            self.evaluate_and_wait()
         self.model.train()
         batches = self._batches()
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -224,12 +301,13 @@ class Trainer:
             total = 0.0
             for _ in range(self.s.grad_accum):
                 groups = next(batches)
-                with autocast(self.device, self.s.bf16):
-                    loss = self.step_fn(groups) / self.s.grad_accum
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss at step {self.step}: {loss.item()}")
-                loss.backward()
-                total += float(loss.detach())
+                try:
+                    loss = run_step(self.step_fn, groups, 1.0 / self.s.grad_accum,
+                                    lambda: autocast(self.device, self.s.bf16))
+                    total += loss / self.s.grad_accum
+                except FloatingPointError as exc:
+                    raise FloatingPointError(f"at step {self.step}: {exc}") from None
+            self.dist.sum_gradients(params)
             if self.s.max_grad_norm > 0:  # the norm before clipping, computed once
                 norm = float(torch.nn.utils.clip_grad_norm_(params, self.s.max_grad_norm))
             else:
@@ -239,24 +317,24 @@ class Trainer:
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{total:.4f}")
-            if self.step % self.s.log_every == 0:
+            if self.step % self.s.log_every == 0 and self.dist.is_main:
                 lr = self.scheduler.get_last_lr()[0]
                 self.logger.log({"train/loss": total, "train/lr": lr, "train/grad_norm": norm,
                                  "train/epoch": self.epoch}, self.step)
                 crash_point("train_step_logged")
             if self.s.eval_every > 0 and self.step % self.s.eval_every == 0 and self.step < self.s.max_steps:
-                self.run_evaluation()
+                self.evaluate_and_wait()
                 self.model.train()
             if (self.refresh_fn is not None and self.refresh_every > 0 and self.step % self.refresh_every == 0
                     and self.step < self.s.max_steps):
                 self.refresh_fn(self.model, self.step)
                 self.model.train()
             if self.s.save_every > 0 and self.step % self.s.save_every == 0 and self.step < self.s.max_steps:
-                self.save(self.last_dir, with_state=True)
+                self.save_last()
         bar.close()
-        if not self.evaluations or self.evaluations[-1]["step"] != self.step:
-            self.run_evaluation()
-        self.save(self.last_dir, with_state=True)
+        if self.evaluated_at != self.step:
+            self.evaluate_and_wait()
+        self.save_last()
         result = TrainResult(
             run_dir=self.run_dir,
             steps=self.step,
@@ -275,8 +353,27 @@ class Trainer:
             "seconds": round(result.seconds, 2),
             "evaluations": result.evaluations,
         }
-        atomic_write_text(self.run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
-        self.logger.summary({k: v for k, v in summary.items() if k != "evaluations"})
+        if self.dist.is_main:
+            atomic_write_text(self.run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
+            self.logger.summary({k: v for k, v in summary.items() if k != "evaluations"})
         if math.isnan(total):  # 0.0 when resumed at max_steps (nothing left to train)
             raise FloatingPointError("training ended with a NaN loss")
         return result
+
+
+def check_parallel_settings(settings: TrainSettings, world_size: int, *, custom_step: bool = False) -> None:
+    """Refuse settings that several processes or GradCache cannot honour (one clear line each)."""
+    if settings.batch_size % world_size:
+        raise ConfigError(f"train.batch_size={settings.batch_size} (queries per step over all processes) is not "
+                          f"divisible by the world size {world_size}: use a multiple of {world_size}")
+    per_rank = settings.batch_size // world_size
+    chunk = settings.grad_cache_chunk
+    if chunk is not None and chunk > per_rank:
+        raise ConfigError(f"train.grad_cache_chunk={chunk} is larger than the {per_rank} queries each of the "
+                          f"{world_size} process(es) encodes per step (train.batch_size={settings.batch_size}): "
+                          f"use 1..{per_rank}, or null to switch GradCache off")
+    if custom_step and world_size > 1:
+        raise ConfigError("this training regime (e.g. train.regime=frozen) runs in one process only: launch it "
+                          "without torchrun (WORLD_SIZE=1)")
+    if custom_step and chunk is not None:
+        raise ConfigError("train.grad_cache_chunk works in the in-batch regime (train.regime=full) only")
