@@ -25,8 +25,7 @@ from gradedpr.commands.cli import run_cli
 from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.compare import run_compare
 from gradedpr.commands.evaluate import run_evaluate
-
-register_resolvers()
+from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
@@ -38,4 +37,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
+    register_resolvers()  # ${basename:...}
     main()

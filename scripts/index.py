@@ -19,8 +19,7 @@ from omegaconf import DictConfig
 from gradedpr.commands.cli import run_cli
 from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.index import run_index
-
-register_resolvers()
+from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="index")
@@ -29,4 +28,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
+    register_resolvers()  # ${basename:...}
     main()

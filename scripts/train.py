@@ -11,7 +11,9 @@ import hydra
 from omegaconf import DictConfig
 
 from gradedpr.commands.cli import run_cli
+from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.train import run_training
+from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
@@ -21,4 +23,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
+    register_resolvers()  # ${basename:...}
     main()

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.evaluate import run_evaluate
 from gradedpr.commands.index import run_index
+from gradedpr.config.store import register_configs
 from gradedpr.errors import DataError
 from gradedpr.index.dense import DenseIndex
 
@@ -43,6 +44,7 @@ def collection_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def config(name: str, overrides: list[str]) -> DictConfig:
     with initialize(version_base="1.3", config_path="../configs"):
+        register_configs()
         register_resolvers()
         return compose(config_name=name, overrides=overrides)
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from gradedpr.commands.common import slug
+from gradedpr.config.checks import check_measures
+from gradedpr.config.schema import EvaluateApp
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.qrels import read_qrels_file
 from gradedpr.errors import DataError
-from gradedpr.evaluation.measures import parse_measures
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run
 from gradedpr.evaluation.runfile import read_trec_run
 from gradedpr.types import Qrels
@@ -31,30 +30,19 @@ class _Judged:
     source: dict[str, Any]
 
 
-def judged_qrels(cfg: DictConfig) -> _Judged:
-    if cfg.get("qrels"):
-        path = Path(str(cfg.qrels))
+def judged_qrels(app: EvaluateApp) -> _Judged:
+    if app.qrels:
+        path = Path(app.qrels)
         return _Judged(read_qrels_file(path), slug(path.stem), None, {"qrels": str(path)})
-    split = str(cfg.split)
-    collection = collection_from_config(cfg.data, splits=[split])
-    return _Judged(collection.qrels[split], f"{cfg.data.name}-{split}", collection.corpus,
-                   {"data": str(cfg.data.name), "split": split})
+    split = app.split
+    collection = collection_from_config(asdict(app.data), splits=[split])
+    return _Judged(collection.qrels[split], f"{app.data.name}-{split}", collection.corpus,
+                   {"data": app.data.name, "split": split})
 
 
-def option_int(cfg: DictConfig, key: str) -> int:
-    value = cfg.get(key)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{key}={value!r} is not an integer") from None
-
-
-def measures_of(cfg: DictConfig) -> list[str]:
-    names = cfg.measures if isinstance(cfg.measures, str) else list(cfg.measures)
-    try:
-        return [m.name for m in parse_measures(names)]
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
+def measures_of(app: EvaluateApp) -> list[str]:
+    """The canonical names of ``measures`` (ConfigError naming an unknown one)."""
+    return check_measures("measures", list(app.measures))
 
 
 def score_file(path: Path, name: str, judged: _Judged, measures: list[str], mean_over: str

@@ -4,87 +4,178 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from gradedpr.config.checks import check_train_app, check_writable, to_app, to_dict, to_yaml
+from gradedpr.config.schema import TrainApp, TrainConfig
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import ConfigError
+from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.evaluation.measures import DEFAULT_MEASURES
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
-from gradedpr.losses import get_loss
+from gradedpr.losses import get_loss, loss_hyperparameters
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
+from gradedpr.train.resume_check import check_resume_settings
 from gradedpr.train.step import StepFn
-from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings
+from gradedpr.train.trainer import STATE_FILE, Trainer, TrainResult
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
 from gradedpr.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
-_SETTING_KEYS = set(TrainSettings.__dataclass_fields__)
-REGIMES = ("full", "frozen")
-NEGATIVES = ("random", "bm25", "run", "data", "model")
 
 
 def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in model_cfg.items() if k != "name_or_path"}
 
 
-def run_training(cfg: DictConfig) -> TrainResult:
-    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are."""
-    seed_everything(int(cfg.seed))
-    run_dir = Path(str(cfg.run_dir))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    t = cfg.train
-    test_split = t.get("test_split")
-    eval_split = str(t.eval_split)
-    splits = ["train", str(t.eval_split)] + ([str(test_split)] if test_split else [])
-    collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
+def train_app(cfg: DictConfig | TrainApp) -> TrainApp:
+    """The validated settings of a training run: the schema's checks, then what needs the machine and files
+    (device, metric, loss, the model's maximum lengths, a writable run directory, a resumable checkpoint)."""
+    app = to_app(cfg, TrainApp)
+    check_train_app(app)
+    check_writable("run_dir", app.run_dir)
+    if app.resume_from:
+        check_resumable(app)
+    return app
+
+
+def check_resumable(app: TrainApp) -> None:
+    """``resume_from`` is a ``checkpoints/last`` with trainer state whose run had the settings that must match
+    (the run's ``config.yaml``; the trainer state's own settings are compared again by ``Trainer.resume``)."""
+    last = Path(str(app.resume_from))
+    if not (last / STATE_FILE).is_file():
+        raise CheckpointError(f"{last / STATE_FILE}: no trainer state to resume from (use a checkpoints/last "
+                              "directory)")
+    recorded = last.parent.parent / "config.yaml"
+    if not recorded.is_file():
+        return
+    loaded = OmegaConf.to_container(OmegaConf.load(recorded), resolve=False)
+    if not isinstance(loaded, dict):
+        return
+    old = {str(k): v for k, v in loaded.items()}
+    old_loss = old.get("loss")
+    if isinstance(old_loss, dict) and old_loss.get("name") == app.loss.name:  # both with the loss's defaults
+        old_loss["kwargs"] = {**{k: v for k, v in loss_hyperparameters(app.loss.name).items() if k != "generator"},
+                              **(old_loss.get("kwargs") or {})}
+    check_resume_settings(old, to_dict(app), f"resume_from={last} (settings of {recorded})")
+
+
+def check_group_size(t: TrainConfig, corpus_size: int, qrels: Mapping[str, Mapping[str, int]],
+                     queries: Mapping[str, str]) -> None:
+    """Every training group can be filled: ``group_size`` documents exist for every query (else the groups
+    would be silently shorter than asked)."""
+    if t.regime == "frozen":
+        return
+    worst: tuple[int, str, int] | None = None
+    for qid, judged in qrels.items():
+        relevant = sum(1 for grade in judged.values() if grade > 0)
+        if not relevant or qid not in queries:
+            continue
+        room = min(relevant, t.max_positives) + corpus_size - relevant
+        if worst is None or room < worst[0]:
+            worst = (room, qid, relevant)
+    if worst is not None and t.group_size > worst[0]:
+        room, qid, relevant = worst
+        raise ConfigError(f"train.group_size={t.group_size}: must be <= {room} for this data: query {qid!r} has "
+                          f"{relevant} relevant of {corpus_size} documents, so its group holds at most "
+                          f"{min(relevant, t.max_positives)} positive(s) (train.max_positives={t.max_positives}) "
+                          f"and {corpus_size - relevant} negatives")
+
+
+@contextmanager
+def removed_on_failure(run_dir: Path | None) -> Iterator[None]:
+    """If the block fails, remove what it put into ``run_dir``: a failed start leaves no run directory behind.
+
+    A directory that did not exist, or held only what Hydra writes for this process (``.hydra/``, ``<job>.log``),
+    is removed; an empty one is emptied; one that held anything else is left as it is.
+    """
+    existed = run_dir is not None and run_dir.is_dir()
+    before = set(os.listdir(run_dir)) if run_dir is not None and existed else set()
+    hydra_only = ".hydra" in before and all(name == ".hydra" or name.endswith(".log") for name in before)
+    try:
+        yield
+    except BaseException:
+        if run_dir is not None and run_dir.is_dir():
+            if not existed or hydra_only:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            elif not before:
+                for entry in run_dir.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+        raise
+
+
+def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
+    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are.
+
+    Every setting is checked before anything is written or loaded; a start that fails (bad setting, data or
+    checkpoint) leaves no run directory behind.
+    """
+    try:
+        given = OmegaConf.select(cfg, "run_dir") if isinstance(cfg, DictConfig) else cfg.run_dir
+    except Exception:  # an unresolvable interpolation: train_app reports it
+        given = None
+    with removed_on_failure(Path(str(given)) if given else None):
+        app = train_app(cfg)
+        train = _prepare(app)
+    return train()
+
+
+def _prepare(app: TrainApp) -> Callable[[], TrainResult]:
+    """Everything up to the first step: data, model, negatives, sampler, trainer (resumed if asked)."""
+    seed_everything(app.seed)
+    t = app.train
+    run_dir = Path(app.run_dir)
+    test_split = t.test_split
+    eval_split = t.eval_split
+    splits = ["train", eval_split] + ([test_split] if test_split else [])
+    collection = collection_from_config(asdict(app.data), splits=list(dict.fromkeys(splits)))
     train_qrels = collection.qrels["train"]
     train_queries = collection.split_queries("train")
+    check_group_size(t, len(collection.corpus), train_qrels, train_queries)
 
-    regime = str(t.get("regime", "full"))
-    if regime not in REGIMES:
-        raise ConfigError(f"train.regime must be one of {REGIMES}, got {regime!r}")
-    negatives_kind = str(t.negatives)
-    if negatives_kind not in NEGATIVES:
-        raise ConfigError(f"train.negatives must be one of {NEGATIVES}, got {negatives_kind!r}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", to_yaml(app))
+    regime, negatives_kind = t.regime, t.negatives
+    start = app.resume_from or app.model.name_or_path
+    model = BiEncoder.from_pretrained(str(start), **model_overrides(asdict(app.model)))
+    model.to(pick_device(app.device))
+    show = app.show_progress
+    eval_length = t.eval_passage_max_length
 
-    start = cfg.resume_from or cfg.model.name_or_path
-    model = BiEncoder.from_pretrained(str(start), **model_overrides(cfg.model))
-    model.to(pick_device(str(cfg.device)))
-    show = bool(cfg.show_progress)
-    eval_length = t.get("eval_passage_max_length")
-
-    if t.get("freeze_word_embeddings"):
+    if t.freeze_word_embeddings:
         for encoder in (model.query_encoder, model.passage_encoder):  # the same module twice when shared
             encoder.get_input_embeddings().requires_grad_(False)
 
     frozen_index: DenseIndex | None = None
-    embeddings_dir = t.get("embeddings_dir") or default_embeddings_dir(cfg)
+    embeddings_dir = t.embeddings_dir or default_embeddings_dir(app)
     if regime == "frozen":
         freeze_passage_encoder(model)
-        if eval_length is not None and int(eval_length) != model.config.passage_max_length:
-            raise ConfigError("train.eval_passage_max_length must equal model.passage_max_length in the frozen "
-                             "regime (the passages are encoded once, at model.passage_max_length)")
-        store = frozen_store(model, collection.corpus, embeddings_dir, batch_size=int(t.eval_batch_size),
-                             show_progress=show, checkpoint=str(cfg.model.name_or_path))
+        store = frozen_store(model, collection.corpus, embeddings_dir, batch_size=t.eval_batch_size,
+                             show_progress=show, checkpoint=app.model.name_or_path)
         frozen_index = build_dense_index(model, collection.corpus, IndexSpec("flat"), embeddings_dir=embeddings_dir,
-                                         batch_size=int(t.eval_batch_size), show_progress=show)
+                                         batch_size=t.eval_batch_size, show_progress=show)
         log.info("frozen regime: %d passage vectors in %s; only the query encoder trains", store.num_rows,
                  store.directory)
 
@@ -92,15 +183,15 @@ def run_training(cfg: DictConfig) -> TrainResult:
     if regime == "frozen":
         negatives = RandomNegatives()  # the lists come from the frozen corpus; groups only pick the positive
     elif negatives_kind == "model":
-        negatives = mine_negatives(model, collection.corpus, train_queries, int(t.negatives_depth),
-                                   embeddings_dir=t.get("embeddings_dir"), batch_size=int(t.eval_batch_size),
+        negatives = mine_negatives(model, collection.corpus, train_queries, t.negatives_depth,
+                                   embeddings_dir=t.embeddings_dir, batch_size=t.eval_batch_size,
                                    show_progress=show)
     else:
         negatives = build_negative_source(
             negatives_kind,
             collection.corpus,
             train_queries,
-            depth=int(t.negatives_depth),
+            depth=t.negatives_depth,
             run_file=t.negatives_run_file,
             data_negatives=collection.negatives,
         )
@@ -109,101 +200,104 @@ def run_training(cfg: DictConfig) -> TrainResult:
         train_qrels,
         collection.corpus.ids,
         negatives,
-        group_size=2 if regime == "frozen" else int(t.group_size),
-        max_positives=1 if regime == "frozen" else int(t.max_positives),
-        seed=int(cfg.seed),
+        group_size=2 if regime == "frozen" else t.group_size,
+        max_positives=1 if regime == "frozen" else t.max_positives,
+        seed=app.seed,
     )
     if sampler.skipped:
         log.warning("skipped %d training queries with no relevant document", len(sampler.skipped))
-    loss_fn = get_loss(str(cfg.loss.name), **dict(cfg.loss.get("kwargs") or {}))
-    train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
-    settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
+    loss_fn = get_loss(app.loss.name, **app.loss.kwargs)
+    settings = t
 
     step: StepFn | None = None
     if regime == "frozen":
         assert frozen_index is not None
-        frozen_cfg = t.get("frozen") or {}
-        max_judged = frozen_cfg.get("max_judged")
         step = FrozenPassageStep(model, store, collection.corpus, train_qrels, loss_fn,
-                                 candidates=str(frozen_cfg.get("candidates", "corpus")),  # type: ignore[arg-type]
-                                 topk=int(frozen_cfg.get("topk", 100)),
-                                 max_judged=None if max_judged is None else int(max_judged),
-                                 random_negatives=int(frozen_cfg.get("random", 0)), seed=int(cfg.seed))
+                                 candidates=t.frozen.candidates,  # type: ignore[arg-type]
+                                 topk=t.frozen.topk, max_judged=t.frozen.max_judged,
+                                 random_negatives=t.frozen.random, seed=app.seed)
 
-    test_length = t.get("test_passage_max_length") or eval_length
+    test_length = t.test_passage_max_length or eval_length
 
+    measures = list(dict.fromkeys([*DEFAULT_MEASURES, t.eval_metric]))  # with the metric that picks the best
     index_cache = FlatIndexCache()  # dev evaluations re-encode the corpus only when the passages changed
 
     def retrieve_split(m: BiEncoder, split: str) -> Run:
         if frozen_index is not None:
-            return retrieve(m, collection, split, k=int(t.eval_k), index=frozen_index,
-                            batch_size=int(t.eval_batch_size), show_progress=False)
+            return retrieve(m, collection, split, k=t.eval_k, index=frozen_index,
+                            batch_size=t.eval_batch_size, show_progress=False)
         length = test_length if split == test_split and split != eval_split else eval_length
-        with passage_length(m, None if length is None else int(length)):
-            return retrieve(m, collection, split, k=int(t.eval_k), batch_size=int(t.eval_batch_size),
+        with passage_length(m, length):
+            return retrieve(m, collection, split, k=t.eval_k, batch_size=t.eval_batch_size,
                             show_progress=False, cache=index_cache)
 
     def evaluate_on(split: str) -> Callable[[BiEncoder], Mapping[str, float]]:
         def evaluate(m: BiEncoder) -> Mapping[str, float]:
-            return evaluate_run(retrieve_split(m, split), collection.qrels[split]).mean
+            return evaluate_run(retrieve_split(m, split), collection.qrels[split], measures).mean
 
         return evaluate
 
     refresh: Callable[[BiEncoder, int], None] | None = None
-    refresh_every = int(t.get("negatives_refresh_every") or 0)
-    if refresh_every and (regime == "frozen" or negatives_kind != "model"):
-        raise ConfigError("train.negatives_refresh_every needs train.negatives=model and train.regime=full")
+    refresh_every = t.negatives_refresh_every
     if refresh_every:
         def refresh(m: BiEncoder, at_step: int) -> None:
             log.info("step %d: re-mining negatives with the current model", at_step)
-            sampler.negatives = mine_negatives(m, collection.corpus, train_queries, int(t.negatives_depth),
-                                               batch_size=int(t.eval_batch_size), show_progress=False)
+            sampler.negatives = mine_negatives(m, collection.corpus, train_queries, t.negatives_depth,
+                                               batch_size=t.eval_batch_size, show_progress=False)
 
     evaluate = evaluate_on(eval_split)
 
-    logger = MetricsLogger(run_dir, cfg.logger, OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    logger = MetricsLogger(run_dir, asdict(app.logger), to_dict(app))
     logger.log({"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
                 "data/corpus": len(collection.corpus)}, 0)
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
                       logger=logger, show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every)
-    if cfg.resume_from:
-        trainer.resume(str(cfg.resume_from))
-    try:
-        result = trainer.train()
-        if test_split:
-            best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
-            best_model = BiEncoder.from_pretrained(best).to(model.device)
-            result_test = write_run_and_metrics(
-                retrieve_split(best_model, str(test_split)), collection.qrels[str(test_split)],
-                run_dir / str(test_split), tag=f"{run_dir.name}-{best.name}",
-                extra={"split": str(test_split), "model": best_model.config.to_dict()})
-            test_metrics = {f"{test_split}/{k}": v for k, v in result_test.mean.items()}
-            logger.log(test_metrics, result.steps)
-            logger.summary(test_metrics)
-            result.test_metrics = test_metrics
-            summary = json.loads((run_dir / "train_summary.json").read_text(encoding="utf-8"))
-            summary["test"] = test_metrics
-            summary["test_checkpoint"] = str(best)
-            atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
-            refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
-    finally:
-        logger.close()
-    first, last = result.evaluations[0], result.evaluations[-1]
-    metric = f"dev/{settings.eval_metric}"
-    print(
-        f"\n{settings.eval_metric} on {eval_split}: step {first['step']} = {first.get(metric, float('nan')):.4f}"
-        f" -> step {last['step']} = {last.get(metric, float('nan')):.4f}"
-        f" (best {result.best_metric} at step {result.best_step})\n"
-        f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
-        f"metrics: {run_dir / 'metrics.jsonl'}  |  skipped queries without a positive: {result.skipped_queries}"
-    )
-    return result
+    if app.resume_from:
+        try:
+            trainer.resume(app.resume_from)
+        except BaseException:
+            logger.close()
+            raise
+
+    def train() -> TrainResult:
+        try:
+            result = trainer.train()
+            if test_split:
+                best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
+                best_model = BiEncoder.from_pretrained(best).to(model.device)
+                result_test = write_run_and_metrics(
+                    retrieve_split(best_model, test_split), collection.qrels[test_split],
+                    run_dir / test_split, tag=f"{run_dir.name}-{best.name}",
+                    extra={"split": test_split, "model": best_model.config.to_dict()})
+                test_metrics = {f"{test_split}/{k}": v for k, v in result_test.mean.items()}
+                logger.log(test_metrics, result.steps)
+                logger.summary(test_metrics)
+                result.test_metrics = test_metrics
+                summary = json.loads((run_dir / "train_summary.json").read_text(encoding="utf-8"))
+                summary["test"] = test_metrics
+                summary["test_checkpoint"] = str(best)
+                atomic_write_text(run_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+                refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
+        finally:
+            logger.close()
+        first, last = result.evaluations[0], result.evaluations[-1]
+        metric = f"dev/{settings.eval_metric}"
+        print(
+            f"\n{settings.eval_metric} on {eval_split}: step {first['step']} = {first.get(metric, float('nan')):.4f}"
+            f" -> step {last['step']} = {last.get(metric, float('nan')):.4f}"
+            f" (best {result.best_metric} at step {result.best_step})\n"
+            f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
+            f"metrics: {run_dir / 'metrics.jsonl'}  |  skipped queries without a positive: {result.skipped_queries}"
+        )
+        return result
+
+    return train
 
 
-def default_embeddings_dir(cfg: DictConfig) -> Path:
+def default_embeddings_dir(app: TrainApp) -> Path:
     """Where the start model's passage vectors of the training corpus are kept (frozen regime)."""
-    name = Path(str(cfg.model.name_or_path).rstrip("/")).name or "model"
-    return Path("outputs/embeddings") / f"{cfg.data.name}-{name}-p{int(cfg.model.passage_max_length)}"
+    name = Path(app.model.name_or_path.rstrip("/")).name or "model"
+    return Path("outputs/embeddings") / f"{app.data.name}-{name}-p{app.model.passage_max_length}"
 
 
 @contextmanager

@@ -8,21 +8,23 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.errors import CheckpointError
 from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.optim import build_optimizer, linear_warmup_decay
+from gradedpr.train.resume_check import check_resume_settings
 from gradedpr.train.step import InBatchStep, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
@@ -34,32 +36,9 @@ STATE_FILE = "trainer_state.pt"
 EvalFn = Callable[[BiEncoder], Mapping[str, float]]
 
 
-@dataclass
-class TrainSettings:
-    """The ``train`` config group (see ``configs/train/default.yaml`` for what each value means)."""
-
-    batch_size: int = 8
-    group_size: int = 4
-    max_steps: int = 80
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    eval_every: int = 40
-    save_every: int = 0
-    eval_metric: str = "ndcg@10"
-    eval_at_start: bool = True
-    bf16: bool = True
-    log_every: int = 1
-    save_best: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "group_size", "max_steps", "grad_accum", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+TrainSettings = TrainConfig
+"""The trainer's settings are the ``train`` config group: :class:`gradedpr.config.schema.TrainConfig` (every
+default and its validation are defined there, once)."""
 
 
 @dataclass
@@ -136,7 +115,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": rng_state(),
-            "settings": self.s.__dict__,
+            "settings": asdict(self.s),
         }
 
     def save(self, directory: Path, with_state: bool) -> None:
@@ -145,7 +124,7 @@ class Trainer:
         extra["training_info.json"] = json.dumps(info, indent=2) + "\n"
         extra[CARD_FILE] = checkpoint_card(self.model.config, self.run_dir, dim=self.model.dim, step=self.step,
                                            best_step=self.best_step, evaluations=self.evaluations,
-                                           train_settings=vars(self.s))
+                                           train_settings=asdict(self.s))
         self.model.save_pretrained(directory, extra_files=extra)
 
     def resume(self, checkpoint: str | Path) -> None:
@@ -157,6 +136,7 @@ class Trainer:
         if not path.exists():
             raise CheckpointError(f"{path}: no trainer state to resume from (use a checkpoints/last directory)")
         state = load_plain_state(path)  # weights_only: refuses pickled objects that would run code
+        check_resume_settings({"train": state.get("settings") or {}}, {"train": asdict(self.s)}, str(path))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
