@@ -20,13 +20,19 @@ from omegaconf import DictConfig
 
 from gradedpr.commands.cli import run_cli
 from gradedpr.commands.common import register_resolvers
-from gradedpr.commands.export import run_export
+from gradedpr.config.checks import export_app
 from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")
 def main(cfg: DictConfig) -> None:
-    run_cli(lambda: run_export(cfg))
+    def export() -> None:
+        app = export_app(cfg)  # every setting checked before the heavy imports below and any work
+        from gradedpr.commands.export import run_export
+
+        run_export(app)
+
+    run_cli(export)
 
 
 if __name__ == "__main__":

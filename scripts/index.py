@@ -18,13 +18,19 @@ from omegaconf import DictConfig
 
 from gradedpr.commands.cli import run_cli
 from gradedpr.commands.common import register_resolvers
-from gradedpr.commands.index import run_index
+from gradedpr.config.checks import index_app
 from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="index")
 def main(cfg: DictConfig) -> None:
-    run_cli(lambda: run_index(cfg))
+    def index() -> None:
+        app = index_app(cfg)  # every setting checked before the heavy imports below and any work
+        from gradedpr.commands.index import run_index
+
+        run_index(app)
+
+    run_cli(index)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from gradedpr.commands.common import slug
-from gradedpr.commands.judged import judged_qrels, measures_of, score_file
-from gradedpr.config.checks import check_writable, to_app
+from gradedpr.commands.judged import judged_qrels, score_file
+from gradedpr.config.checks import evaluate_app
 from gradedpr.config.schema import EvaluateApp
 from gradedpr.errors import ConfigError, DataError
 from gradedpr.evaluation.compare import Comparison, compare_runs
@@ -86,7 +86,7 @@ def run_compare(cfg: DictConfig | EvaluateApp) -> Comparison:
     """``runs=[...] baseline=...``: score every run file against the same qrels (trec_eval -c) and compare
     each with the baseline by paired tests; print the Markdown tables, write ``compare.json`` and ``compare.md``
     into ``output``. No model is loaded."""
-    app = to_app(cfg, EvaluateApp)
+    app = evaluate_app(cfg)
     if app.run:
         raise ConfigError("give either run= (score one file) or runs= (compare several), not both")
     if app.mean_over != "qrels":
@@ -97,9 +97,7 @@ def run_compare(cfg: DictConfig | EvaluateApp) -> Comparison:
         raise DataError(f"runs= needs at least two run files to compare, got {len(named)}")
     baseline = _baseline_name(app.baseline, named)
     n_permutations, seed = app.n_permutations, app.seed
-    measures = measures_of(app)
-    if app.output:
-        check_writable("output", app.output)
+    measures = list(app.measures)
     judged = judged_qrels(app)
     if len(judged.qrels) < 2:  # checked before the runs are read, whose queries would all be warned about
         noun = "query" if len(judged.qrels) == 1 else "queries"

@@ -13,8 +13,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from gradedpr.commands.common import basename, checkpoint_path, load_model, slug
-from gradedpr.commands.judged import judged_qrels, measures_of, score_file
-from gradedpr.config.checks import check_device, check_max_length, check_writable, model_limits, to_app
+from gradedpr.commands.judged import judged_qrels, score_file
+from gradedpr.config.checks import evaluate_app
 from gradedpr.config.schema import EvaluateApp
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.encode.fingerprint import encoder_fingerprint
@@ -28,8 +28,6 @@ from gradedpr.index.retrieval import build_dense_index, retrieve
 
 log = logging.getLogger(__name__)
 
-MIN_K = 100
-
 
 def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     """Retrieve the split's queries with the checkpoint's query encoder, write the run and the metrics.
@@ -37,22 +35,15 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     With ``run=<file>`` no model is loaded: the existing run file is scored instead (see ``_score_run_file``).
     ``runs=[...]`` (comparison) is :func:`run_compare`.
     """
-    app = to_app(cfg, EvaluateApp)
+    app = evaluate_app(cfg)
     if app.runs:
         raise ConfigError("runs= compares run files: that is run_compare, not run_evaluate")
-    measures = measures_of(app)
-    output = (Path(app.output) if app.output
-              else Path("outputs/eval") / f"{app.data.name}-{basename(app.checkpoint)}-{app.split}")
+    measures = list(app.measures)
     if app.run:
         return _score_run_file(app, measures)
     k = app.k
-    if k < MIN_K:
-        raise ConfigError(f"k={k}: too small, the measures go down to rank {MIN_K}; use k >= {MIN_K}")
-    check_device("device", app.device)
-    limits = model_limits(app.checkpoint)
-    check_max_length("model.query_max_length", app.model.query_max_length, limits)
-    check_max_length("model.passage_max_length", app.model.passage_max_length, limits)
-    check_writable("output", output)
+    output = (Path(app.output) if app.output
+              else Path("outputs/eval") / f"{app.data.name}-{basename(app.checkpoint)}-{app.split}")
     split = app.split
     model = load_model(app.checkpoint, app.device, query_max_length=app.model.query_max_length,
                        passage_max_length=app.model.passage_max_length)
@@ -107,8 +98,6 @@ def _score_run_file(app: EvaluateApp, measures: list[str]) -> EvalResult:
     assert app.run
     path = Path(app.run)
     name = slug(path.stem)
-    if app.output:
-        check_writable("output", app.output)
     judged = judged_qrels(app)
     mean_over = app.mean_over
     result, info = score_file(path, name, judged, measures, mean_over)

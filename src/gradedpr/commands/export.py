@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gradedpr.config.checks import check_writable, to_app
+from gradedpr.config.checks import export_app
 from gradedpr.config.schema import ExportApp
 from gradedpr.export.sentence_transformers import ExportResult, export_sentence_transformers
-from gradedpr.model.resolve import resolve_model_path
 
 
 def run_export(cfg: Mapping[str, Any] | ExportApp) -> ExportResult:
     """Export ``cfg.checkpoint`` to ``cfg.output`` and print what was written."""
-    app = to_app(cfg, ExportApp)
-    resolve_model_path(app.checkpoint)  # a missing checkpoint is refused before anything is written
-    check_writable("output", app.output)
+    app = export_app(cfg)
     result = export_sentence_transformers(app.checkpoint, app.output, verify=app.verify, tolerance=app.tolerance)
     kind = "Router(query, document)" if result.form == "router" else "plain (one shared encoder)"
     check = f"; max |diff| vs gradedpr {result.max_abs_diff:.2e}" if result.max_abs_diff is not None else ""

@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from gradedpr.commands.common import checkpoint_path, load_model
-from gradedpr.config.checks import check_device, check_faiss, check_max_length, check_writable, model_limits, to_app
+from gradedpr.config.checks import index_app
 from gradedpr.config.schema import IndexApp
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.encode.store import check_store_dir
@@ -31,19 +31,6 @@ def _check_index_outputs(output: Path, embeddings_dir: Path, overwrite: bool, wr
     if writes_index:
         check_output_dir(output, INDEX, overwrite=overwrite)
     check_store_dir(embeddings_dir, None, overwrite=overwrite)
-
-
-def index_app(cfg: DictConfig | IndexApp) -> IndexApp:
-    """The validated settings of ``scripts/index.py``: the schema's checks, the device, the model's limits
-    (maximum length, the dimension the FAISS parameters must fit), writable output paths."""
-    app = to_app(cfg, IndexApp)
-    check_device("device", app.device)
-    limits = model_limits(app.checkpoint)
-    check_max_length("model.passage_max_length", app.model.passage_max_length, limits)
-    check_faiss(app.faiss, limits.hidden_size)
-    check_writable("output", app.output)
-    check_writable("embeddings_dir", app.embeddings_dir)
-    return app
 
 
 def run_index(cfg: DictConfig | IndexApp) -> DenseIndex | None:

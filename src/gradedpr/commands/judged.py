@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from gradedpr.commands.common import slug
-from gradedpr.config.checks import check_measures
 from gradedpr.config.schema import EvaluateApp
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.qrels import read_qrels_file
@@ -38,11 +37,6 @@ def judged_qrels(app: EvaluateApp) -> _Judged:
     collection = collection_from_config(asdict(app.data), splits=[split])
     return _Judged(collection.qrels[split], f"{app.data.name}-{split}", collection.corpus,
                    {"data": app.data.name, "split": split})
-
-
-def measures_of(app: EvaluateApp) -> list[str]:
-    """The canonical names of ``measures`` (ConfigError naming an unknown one)."""
-    return check_measures("measures", list(app.measures))
 
 
 def score_file(path: Path, name: str, judged: _Judged, measures: list[str], mean_over: str

@@ -4,40 +4,38 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from gradedpr.config.checks import check_train_app, check_writable, to_app, to_dict, to_yaml
+from gradedpr.config.checks import run_dir_of, to_dict, to_yaml, train_app
 from gradedpr.config.schema import TrainApp, TrainConfig
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.errors import ConfigError
 from gradedpr.evaluation.measures import DEFAULT_MEASURES
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
-from gradedpr.losses import get_loss, loss_hyperparameters
+from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
-from gradedpr.train.resume_check import check_resume_settings
 from gradedpr.train.step import StepFn
-from gradedpr.train.trainer import STATE_FILE, Trainer, TrainResult
+from gradedpr.train.trainer import Trainer, TrainResult
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
+from gradedpr.utils.outputs import removed_on_failure
 from gradedpr.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -45,38 +43,6 @@ log = logging.getLogger(__name__)
 
 def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in model_cfg.items() if k != "name_or_path"}
-
-
-def train_app(cfg: DictConfig | TrainApp) -> TrainApp:
-    """The validated settings of a training run: the schema's checks, then what needs the machine and files
-    (device, metric, loss, the model's maximum lengths, a writable run directory, a resumable checkpoint)."""
-    app = to_app(cfg, TrainApp)
-    check_train_app(app)
-    check_writable("run_dir", app.run_dir)
-    if app.resume_from:
-        check_resumable(app)
-    return app
-
-
-def check_resumable(app: TrainApp) -> None:
-    """``resume_from`` is a ``checkpoints/last`` with trainer state whose run had the settings that must match
-    (the run's ``config.yaml``; the trainer state's own settings are compared again by ``Trainer.resume``)."""
-    last = Path(str(app.resume_from))
-    if not (last / STATE_FILE).is_file():
-        raise CheckpointError(f"{last / STATE_FILE}: no trainer state to resume from (use a checkpoints/last "
-                              "directory)")
-    recorded = last.parent.parent / "config.yaml"
-    if not recorded.is_file():
-        return
-    loaded = OmegaConf.to_container(OmegaConf.load(recorded), resolve=False)
-    if not isinstance(loaded, dict):
-        return
-    old = {str(k): v for k, v in loaded.items()}
-    old_loss = old.get("loss")
-    if isinstance(old_loss, dict) and old_loss.get("name") == app.loss.name:  # both with the loss's defaults
-        old_loss["kwargs"] = {**{k: v for k, v in loss_hyperparameters(app.loss.name).items() if k != "generator"},
-                              **(old_loss.get("kwargs") or {})}
-    check_resume_settings(old, to_dict(app), f"resume_from={last} (settings of {recorded})")
 
 
 def check_group_size(t: TrainConfig, corpus_size: int, qrels: Mapping[str, Mapping[str, int]],
@@ -101,42 +67,13 @@ def check_group_size(t: TrainConfig, corpus_size: int, qrels: Mapping[str, Mappi
                           f"and {corpus_size - relevant} negatives")
 
 
-@contextmanager
-def removed_on_failure(run_dir: Path | None) -> Iterator[None]:
-    """If the block fails, remove what it put into ``run_dir``: a failed start leaves no run directory behind.
-
-    A directory that did not exist, or held only what Hydra writes for this process (``.hydra/``, ``<job>.log``),
-    is removed; an empty one is emptied; one that held anything else is left as it is.
-    """
-    existed = run_dir is not None and run_dir.is_dir()
-    before = set(os.listdir(run_dir)) if run_dir is not None and existed else set()
-    hydra_only = ".hydra" in before and all(name == ".hydra" or name.endswith(".log") for name in before)
-    try:
-        yield
-    except BaseException:
-        if run_dir is not None and run_dir.is_dir():
-            if not existed or hydra_only:
-                shutil.rmtree(run_dir, ignore_errors=True)
-            elif not before:
-                for entry in run_dir.iterdir():
-                    if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
-        raise
-
-
 def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
     """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are.
 
     Every setting is checked before anything is written or loaded; a start that fails (bad setting, data or
     checkpoint) leaves no run directory behind.
     """
-    try:
-        given = OmegaConf.select(cfg, "run_dir") if isinstance(cfg, DictConfig) else cfg.run_dir
-    except Exception:  # an unresolvable interpolation: train_app reports it
-        given = None
-    with removed_on_failure(Path(str(given)) if given else None):
+    with removed_on_failure(run_dir_of(cfg)):
         app = train_app(cfg)
         train = _prepare(app)
     return train()

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from gradedpr.config.schema import MAX_NBITS, TrainApp, fail
+from gradedpr.config.schema import MAX_NBITS, EvaluateApp, ExportApp, IndexApp, TrainApp, fail
 from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.train.resume_check import STATE_FILE, check_resume_settings
+from gradedpr.utils.outputs import removed_on_failure
 
 T = TypeVar("T")
+MIN_EVAL_K = 100  # scripts/evaluate.py retrieves at least this deep: the deepest default cutoff
 
 
 def to_app(cfg: Any, schema: type[T]) -> T:
@@ -236,6 +239,93 @@ def check_loss(app: TrainApp) -> None:
     except ValueError as exc:
         raise ConfigError(f"loss.kwargs: {exc}") from None
     app.loss.kwargs = {**valid, **kwargs}
+
+
+def run_dir_of(cfg: Any) -> Path | None:
+    """The ``run_dir`` a training config names (None when it cannot be resolved: ``to_app`` reports that)."""
+    try:
+        given = OmegaConf.select(cfg, "run_dir") if isinstance(cfg, DictConfig) else getattr(cfg, "run_dir", None)
+    except Exception:
+        return None
+    return Path(str(given)) if given else None
+
+
+def train_app(cfg: DictConfig | TrainApp) -> TrainApp:
+    """The validated settings of ``scripts/train.py``: the schema's checks, then what needs the machine and the
+    files (device, metric, loss, the model's maximum lengths, a writable run directory, a resumable checkpoint).
+    A refused start leaves no run directory behind (Hydra creates it before the command runs)."""
+    with removed_on_failure(run_dir_of(cfg)):
+        app = to_app(cfg, TrainApp)
+        check_train_app(app)
+        check_writable("run_dir", app.run_dir)
+        if app.resume_from:
+            check_resumable(app)
+    return app
+
+
+def check_resumable(app: TrainApp) -> None:
+    """``resume_from`` is a ``checkpoints/last`` with trainer state whose run had the settings that must match
+    (the run's ``config.yaml``; the trainer state's own settings are compared again by ``Trainer.resume``)."""
+    from gradedpr.losses import loss_hyperparameters
+
+    last = Path(str(app.resume_from))
+    if not (last / STATE_FILE).is_file():
+        raise CheckpointError(f"{last / STATE_FILE}: no trainer state to resume from (use a checkpoints/last "
+                              "directory)")
+    recorded = last.parent.parent / "config.yaml"
+    if not recorded.is_file():
+        return
+    loaded = OmegaConf.to_container(OmegaConf.load(recorded), resolve=False)
+    if not isinstance(loaded, dict):
+        return
+    old = {str(k): v for k, v in loaded.items()}
+    old_loss = old.get("loss")
+    if isinstance(old_loss, dict) and old_loss.get("name") == app.loss.name:  # both with the loss's defaults
+        old_loss["kwargs"] = {**{k: v for k, v in loss_hyperparameters(app.loss.name).items() if k != "generator"},
+                              **(old_loss.get("kwargs") or {})}
+    check_resume_settings(old, to_dict(app), f"resume_from={last} (settings of {recorded})")
+
+
+def index_app(cfg: DictConfig | IndexApp) -> IndexApp:
+    """The validated settings of ``scripts/index.py``: the schema's checks, the device, the model's limits
+    (maximum length, the dimension the FAISS parameters must fit), writable output paths."""
+    app = to_app(cfg, IndexApp)
+    check_device("device", app.device)
+    limits = model_limits(app.checkpoint)
+    check_max_length("model.passage_max_length", app.model.passage_max_length, limits)
+    check_faiss(app.faiss, limits.hidden_size)
+    check_writable("output", app.output)
+    check_writable("embeddings_dir", app.embeddings_dir)
+    return app
+
+
+def evaluate_app(cfg: DictConfig | EvaluateApp) -> EvaluateApp:
+    """The validated settings of ``scripts/evaluate.py``: the schema's checks and the measures; for a checkpoint
+    also the device, the model's maximum lengths and ``k``; a writable ``output`` when one is given."""
+    app = to_app(cfg, EvaluateApp)
+    app.measures = check_measures("measures", list(app.measures))
+    if app.output:
+        check_writable("output", app.output)
+    if app.run or app.runs:
+        return app
+    if app.k < MIN_EVAL_K:
+        raise fail("k", app.k, f"too small: the measures go down to rank {MIN_EVAL_K}; use k >= {MIN_EVAL_K}")
+    check_device("device", app.device)
+    limits = model_limits(app.checkpoint)
+    check_max_length("model.query_max_length", app.model.query_max_length, limits)
+    check_max_length("model.passage_max_length", app.model.passage_max_length, limits)
+    return app
+
+
+def export_app(cfg: Any) -> ExportApp:
+    """The validated settings of ``scripts/export.py``: both directories given, the checkpoint exists, the
+    output can be written."""
+    from gradedpr.model.resolve import resolve_model_path
+
+    app = to_app(cfg, ExportApp)
+    resolve_model_path(app.checkpoint)
+    check_writable("output", app.output)
+    return app
 
 
 def check_train_app(app: TrainApp) -> None:

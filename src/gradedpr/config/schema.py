@@ -25,8 +25,11 @@ from typing import Any
 from omegaconf import MISSING
 
 from gradedpr.errors import ConfigError
-from gradedpr.evaluation.measures import DEFAULT_MEASURES
 
+DEFAULT_MEASURES: tuple[str, ...] = (
+    "ndcg@1", "ndcg@3", "ndcg@5", "ndcg@10", "ndcg@100", "recall@10", "recall@100", "mrr@10", "map",
+)
+"""What the evaluator reports unless told otherwise (``gradedpr.evaluation.measures`` takes them from here)."""
 POOLINGS = ("cls", "mean")
 SIMILARITIES = ("dot", "cosine")
 REGIMES = ("full", "frozen")

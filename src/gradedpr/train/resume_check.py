@@ -19,6 +19,8 @@ from typing import Any
 
 from gradedpr.errors import CheckpointError
 
+STATE_FILE = "trainer_state.pt"  # what checkpoints/last holds for resuming (optimiser, RNG, data position)
+
 MUST_MATCH: tuple[str, ...] = (
     "seed",  # the data order and the groups are drawn from it
     "data.name", "data.format", "data.path", "data.qrels_files", "data.corpus_file", "data.queries_file",

@@ -24,7 +24,7 @@ from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.optim import build_optimizer, linear_warmup_decay
-from gradedpr.train.resume_check import check_resume_settings
+from gradedpr.train.resume_check import STATE_FILE, check_resume_settings
 from gradedpr.train.step import InBatchStep, StepFn, grad_norm
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
@@ -32,7 +32,6 @@ from gradedpr.utils.seeding import rng_state, set_rng_state
 from gradedpr.utils.torch_state import load_plain_state
 
 log = logging.getLogger(__name__)
-STATE_FILE = "trainer_state.pt"
 EvalFn = Callable[[BiEncoder], Mapping[str, float]]
 
 
