@@ -192,12 +192,20 @@ def check_faiss(faiss_cfg: Any, dim: int | None) -> None:
     if ivf is not None and ivf.nlist < 1:
         raise fail("faiss.factory", faiss_cfg.factory, "needs at least 1 inverted list (IVF<n> with n >= 1)")
     graph = getattr(faiss.downcast_index(index), "hnsw", None)
-    if graph is not None and graph.nb_neighbors(1) < 2:
+    if graph is not None and _hnsw_m(graph) < 2:
         raise fail("faiss.factory", faiss_cfg.factory, "an HNSW graph needs M >= 2 (HNSW<M> with M >= 2)")
     pq = getattr(faiss.downcast_index(index), "pq", None)
     if pq is not None and not 1 <= pq.nbits <= MAX_NBITS:
         raise fail("faiss.factory", faiss_cfg.factory, f"PQ codes need 1 to {MAX_NBITS} bits")
     check_search_params("faiss.search_params", faiss_cfg.search_params, index)
+
+
+def _hnsw_m(graph: Any) -> int:
+    """M of an HNSW graph (level 0 holds 2*M neighbours); 0 when FAISS cannot say (M < 1)."""
+    try:
+        return int(graph.nb_neighbors(0)) // 2
+    except RuntimeError:
+        return 0
 
 
 def check_search_params(key: str, parameters: str | None, index: Any) -> None:
@@ -256,6 +264,9 @@ def train_app(cfg: DictConfig | TrainApp) -> TrainApp:
     A refused start leaves no run directory behind (Hydra creates it before the command runs)."""
     with removed_on_failure(run_dir_of(cfg)):
         app = to_app(cfg, TrainApp)
+        if app.resume_from and not (Path(app.resume_from) / STATE_FILE).is_file():
+            raise CheckpointError(f"{Path(app.resume_from) / STATE_FILE}: no trainer state to resume from (use a "
+                                  "checkpoints/last directory)")
         check_train_app(app)
         check_writable("run_dir", app.run_dir)
         if app.resume_from:
@@ -269,9 +280,6 @@ def check_resumable(app: TrainApp) -> None:
     from gradedpr.losses import loss_hyperparameters
 
     last = Path(str(app.resume_from))
-    if not (last / STATE_FILE).is_file():
-        raise CheckpointError(f"{last / STATE_FILE}: no trainer state to resume from (use a checkpoints/last "
-                              "directory)")
     recorded = last.parent.parent / "config.yaml"
     if not recorded.is_file():
         return
