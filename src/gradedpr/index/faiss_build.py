@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
-from gradedpr.config.schema import FAISS_SCHEMAS, faiss_defaults
+from gradedpr.config.schema import FAISS_SCHEMAS, faiss_config, faiss_defaults
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class IndexSpec:
         self.params = {**_DEFAULTS[self.type], **self.params}
         if self.type == "factory" and not self.params.get("factory"):
             raise ValueError("a factory index needs a FAISS factory string (faiss.factory=...)")
+        faiss_config({"type": self.type, **self.params})  # the schema's checks (ConfigError, a ValueError)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> IndexSpec:
