@@ -21,21 +21,29 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import hydra
 from omegaconf import DictConfig
 
+from gradedpr.commands.checks import evaluate_app
 from gradedpr.commands.cli import run_cli
 from gradedpr.commands.common import register_resolvers
-from gradedpr.commands.compare import run_compare
-from gradedpr.commands.evaluate import run_evaluate
-
-register_resolvers()
+from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    if cfg.get("runs"):
-        run_cli(lambda: run_compare(cfg))
-    else:
-        run_cli(lambda: run_evaluate(cfg))
+    def evaluate() -> None:
+        app = evaluate_app(cfg)  # every setting checked before the heavy imports below and any work
+        if app.runs:
+            from gradedpr.commands.compare import run_compare
+
+            run_compare(app)
+        else:
+            from gradedpr.commands.evaluate import run_evaluate
+
+            run_evaluate(app)
+
+    run_cli(evaluate)
 
 
 if __name__ == "__main__":
+    register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
+    register_resolvers()  # ${basename:...}
     main()

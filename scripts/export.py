@@ -16,18 +16,26 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from gradedpr.commands.checks import export_app
 from gradedpr.commands.cli import run_cli
-from gradedpr.commands.export import run_export
+from gradedpr.commands.common import register_resolvers
+from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")
 def main(cfg: DictConfig) -> None:
-    values = OmegaConf.to_container(cfg, resolve=False)
-    assert isinstance(values, dict)
-    run_cli(lambda: run_export({str(k): v for k, v in values.items()}))
+    def export() -> None:
+        app = export_app(cfg)  # every setting checked before the heavy imports below and any work
+        from gradedpr.commands.export import run_export
+
+        run_export(app)
+
+    run_cli(export)
 
 
 if __name__ == "__main__":
+    register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
+    register_resolvers()  # ${basename:...}
     main()

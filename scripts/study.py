@@ -18,6 +18,7 @@ import hydra
 from omegaconf import DictConfig
 
 from gradedpr.commands.cli import run_cli
+from gradedpr.config.store import register_configs
 from gradedpr.study.command import run_study
 
 
@@ -27,4 +28,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
     main()

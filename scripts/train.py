@@ -18,15 +18,24 @@ if int(os.environ.get("RANK", "0")) > 0:
 import hydra
 from omegaconf import DictConfig
 
+from gradedpr.commands.checks import train_app
 from gradedpr.commands.cli import run_cli
-from gradedpr.commands.train import run_training
+from gradedpr.commands.common import register_resolvers
+from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    result = run_cli(lambda: run_training(cfg))
-    return result.best_metric if result is not None else None
+    def train() -> float | None:
+        app = train_app(cfg)  # every setting checked before the heavy imports below and any work
+        from gradedpr.commands.train import run_training
+
+        return run_training(app).best_metric
+
+    return run_cli(train)
 
 
 if __name__ == "__main__":
+    register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
+    register_resolvers()  # ${basename:...}
     main()

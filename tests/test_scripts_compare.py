@@ -18,6 +18,7 @@ from gradedpr.commands import evaluate as commands
 from gradedpr.commands.cli import run_cli
 from gradedpr.commands.compare import run_compare
 from gradedpr.commands.evaluate import run_evaluate
+from gradedpr.config.store import register_configs
 from gradedpr.evaluation import evaluate_run, read_trec_run, write_trec_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,7 @@ def run_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def config(overrides: list[str]) -> DictConfig:
+    register_configs()
     with initialize(version_base="1.3", config_path="../configs"):
         return compose(config_name="evaluate", overrides=overrides)
 
@@ -191,7 +193,7 @@ BAD_CASES = [
     ("missing file", lambda r, t: [f"runs=[{r['good']},{t}/missing.trec]"], "missing.trec: cannot open"),
     ("bad measure", lambda r, t: [f"runs=[{r['good']},{r['noisy']}]", "measures=[ndcg@x]"], "unknown measure"),
     ("bad permutations", lambda r, t: [f"runs=[{r['good']},{r['noisy']}]", "n_permutations=0"],
-     "n_permutations must be >= 1"),
+     "n_permutations=0: must be an integer >= 1"),
     ("same name", lambda r, t: [f"runs=['a={r['good']}','a={r['noisy']}']"], "two runs are named 'a'"),
 ]
 

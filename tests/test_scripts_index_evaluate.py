@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 from gradedpr.commands.common import checkpoint_label, register_resolvers
 from gradedpr.commands.evaluate import run_evaluate
 from gradedpr.commands.index import run_index
-from gradedpr.errors import DataError
+from gradedpr.config.store import register_configs
+from gradedpr.errors import ConfigError
 from gradedpr.index.dense import DenseIndex
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,7 @@ def collection_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def config(name: str, overrides: list[str]) -> DictConfig:
     with initialize(version_base="1.3", config_path="../configs"):
+        register_configs()
         register_resolvers()
         return compose(config_name=name, overrides=overrides)
 
@@ -85,7 +87,7 @@ def test_index_then_evaluate(collection_dir: Path, tiny_model_dir: Path, tmp_pat
     # index=null: exact flat search in memory gives the same run as the saved HNSW on 30 documents
     in_memory = config("evaluate", [*common, f"output={out}/eval2", "k=100"])
     assert run_evaluate(in_memory).mean == pytest.approx(result.mean)
-    with pytest.raises(DataError, match="k=10 is too small"):
+    with pytest.raises(ConfigError, match="k=10: too small"):
         run_evaluate(config("evaluate", [*common, "k=10"]))
 
 

@@ -32,6 +32,7 @@ import gradedpr.commands.evaluate
 import gradedpr.commands.train  # noqa: F401  (imported here once, so that the forked children start at once)
 from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.index import run_index
+from gradedpr.config.store import register_configs
 from gradedpr.model.biencoder import BiEncoder
 
 
@@ -384,6 +385,7 @@ def built_index(d: Path, model: Path, docs: list[dict]) -> Path:
     other = beir(d / "other", corpus=jsonl(docs))
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs")):
         register_resolvers()
+        register_configs()
         run_index(compose(config_name="index", overrides=[*data_args(other), f"checkpoint={model}",
                                                           f"output={d}/index", f"embeddings_dir={d}/other/emb"]))
     return d / "index"

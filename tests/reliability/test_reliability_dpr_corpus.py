@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.evaluate import run_evaluate
 from gradedpr.commands.index import run_index
+from gradedpr.config.store import register_configs
 from gradedpr.data.from_config import collection_from_config
 
 TOPICS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "olive", "peach", "plum"]
@@ -58,6 +59,7 @@ def write_both(tmp_path: Path) -> tuple[Path, Path]:
 def config(name: str, root: Path, fmt: str, *extra: str) -> DictConfig:
     with initialize(version_base="1.3", config_path="../../configs"):
         register_resolvers()
+        register_configs()
         return compose(config_name=name, overrides=[f"data.path={root}", f"data.name={fmt}", "data.builtin=false",
                                                      f"data.format={fmt}", "show_progress=false", *extra])
 

@@ -29,6 +29,7 @@ from reliability_helpers import beir_overrides
 
 from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.index import run_index
+from gradedpr.config.store import register_configs
 from gradedpr.encode.store import EmbeddingStore
 from gradedpr.index.dense import DenseIndex
 from gradedpr.utils.faults import ENV
@@ -39,6 +40,7 @@ RANDOM_KILLS = 20
 def index_config(root: Path, model_dir: Path, out: Path, *extra: str) -> DictConfig:
     with initialize(version_base="1.3", config_path="../../configs"):
         register_resolvers()
+        register_configs()
         return compose(config_name="index", overrides=[
             *beir_overrides(root), f"checkpoint={model_dir}", f"output={out}/index", f"embeddings_dir={out}/emb",
             "chunk_size=4", "overwrite=true", *extra,

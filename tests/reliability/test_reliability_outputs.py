@@ -20,6 +20,7 @@ from reliability_helpers import assert_one_line_error, beir_overrides, run_scrip
 
 from gradedpr.commands.common import register_resolvers
 from gradedpr.commands.index import run_index
+from gradedpr.config.store import register_configs
 from gradedpr.encode.store import MATRIX_FILE, META_FILE, delete_store
 from gradedpr.errors import OutputError
 from gradedpr.index.dense import DenseIndex
@@ -30,6 +31,7 @@ from gradedpr.utils.outputs import OutputKind
 
 def index_config(root: Path, model_dir: Path, tmp_path: Path, *extra: str) -> DictConfig:
     with initialize(version_base="1.3", config_path="../../configs"):
+        register_configs()
         register_resolvers()
         return compose(config_name="index", overrides=[
             *beir_overrides(root), f"checkpoint={model_dir}", f"output={tmp_path}/index",

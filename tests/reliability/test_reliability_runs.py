@@ -25,6 +25,7 @@ from reliability_helpers import ROOT, assert_one_line_error, beir_overrides, run
 
 from gradedpr.commands.common import checkpoint_label, register_resolvers
 from gradedpr.commands.evaluate import run_evaluate
+from gradedpr.config.store import register_configs
 from gradedpr.errors import OutputError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.utils.runlock import LOCK_FILE, check_run_dir_free, hold_run_dir
@@ -113,6 +114,7 @@ def test_default_output_names_are_unique_per_run(tmp_path: Path, tiny_model_dir:
 
     with initialize(version_base="1.3", config_path="../../configs"):
         register_resolvers()
+        register_configs()
         outputs = set()
         for ckpt in [*runs, *plain]:
             cfg = compose(config_name="index", overrides=["data.name=tiny", f"checkpoint={ckpt}"])
@@ -130,6 +132,7 @@ def test_evaluate_default_output_is_named_after_the_run(tiny_beir: Path, tiny_mo
     (run_dir / "config.yaml").write_text("seed: 1\n")
     with initialize(version_base="1.3", config_path="../../configs"):
         register_resolvers()
+        register_configs()
         cfg = compose(config_name="evaluate", overrides=[*beir_overrides(tiny_beir), f"checkpoint={best}"])
     run_evaluate(cfg)
     assert (tmp_path / "outputs" / "eval" / "tiny-r1-best-test" / "metrics.json").is_file()

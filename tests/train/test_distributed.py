@@ -156,7 +156,7 @@ def test_labels_over_the_global_batch(two_ranks: list[dict[str, Any]]) -> None:
 def test_bad_parallel_settings_are_one_line_errors() -> None:
     with pytest.raises(ConfigError, match="not divisible by the world size 2"):
         check_parallel_settings(TrainSettings(batch_size=5), 2)
-    with pytest.raises(ConfigError, match="grad_cache_chunk must be >= 1"):
+    with pytest.raises(ConfigError, match=r"train.grad_cache_chunk=0: must be an integer \(or null = off\) >= 1"):
         TrainSettings(grad_cache_chunk=0)
     with pytest.raises(ConfigError, match="larger than the 4 queries each of the 2"):
         check_parallel_settings(TrainSettings(batch_size=8, grad_cache_chunk=5), 2)

@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from unittest import mock
 
-import gradedpr.commands.train as run_module
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from safetensors.torch import load_file
 
+import gradedpr.commands.train as run_module
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.train.distributed import Dist
@@ -119,7 +119,7 @@ def test_killed_mid_checkpoint_then_resumed_equals_uninterrupted(world: int, tin
     other = 1 if world == 2 else 2
     with pytest.raises(CheckpointError, match=f"written by {world} training process\\(es\\), this run has {other}"):
         resume_in_this_process(data, tiny_model_dir, tmp_path / "other", last, world_size=other)
-    with pytest.raises(CheckpointError, match=r"another data order \(batch_size 2 in the checkpoint, 4 now\)"):
+    with pytest.raises(CheckpointError, match=r"different settings \(train.batch_size: 2 -> 4\)"):
         resume_in_this_process(data, tiny_model_dir, tmp_path / "order", last, "train.batch_size=4",
                                world_size=world)
 

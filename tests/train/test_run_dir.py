@@ -9,11 +9,14 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from gradedpr.config.store import register_configs
+
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def run_dir(*overrides: str) -> str:
     GlobalHydra.instance().clear()
+    register_configs()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
         return str(OmegaConf.select(cfg, "hydra.run.dir"))

@@ -6,14 +6,14 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from gradedpr.filenames import RUN_CONFIG
-from gradedpr.model.biencoder import BiEncoder
-from gradedpr.model.resolve import resolve_model_path
-from gradedpr.utils.distributed import local_device
+
+if TYPE_CHECKING:
+    from gradedpr.model.biencoder import BiEncoder
 
 
 def basename(path: object) -> str:
@@ -56,10 +56,16 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "run"
 
 
-def load_model(cfg: DictConfig, **overrides: Any) -> BiEncoder:
-    model = BiEncoder.from_pretrained(str(cfg.checkpoint), **{k: v for k, v in overrides.items() if v is not None})
-    return model.to(local_device(str(cfg.get("device", "auto"))))
+def load_model(checkpoint: str, device: str = "auto", **overrides: Any) -> BiEncoder:
+    """The checkpoint's dual encoder on ``device``; ``overrides`` (None = the checkpoint's own) replace settings."""
+    from gradedpr.model.biencoder import BiEncoder  # here: the scripts import this module before checking settings
+    from gradedpr.utils.distributed import local_device
+
+    model = BiEncoder.from_pretrained(checkpoint, **{k: v for k, v in overrides.items() if v is not None})
+    return model.to(local_device(device))
 
 
 def checkpoint_path(checkpoint: str) -> str:
+    from gradedpr.model.resolve import resolve_model_path
+
     return str(resolve_model_path(checkpoint).resolve())

@@ -12,9 +12,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from gradedpr.commands.checks import evaluate_app
 from gradedpr.commands.common import slug
-from gradedpr.commands.judged import judged_qrels, measures_of, option_int, score_file
-from gradedpr.errors import DataError
+from gradedpr.commands.judged import judged_qrels, score_file
+from gradedpr.config.schema import EvaluateApp
+from gradedpr.errors import ConfigError, DataError
 from gradedpr.evaluation.compare import Comparison, compare_runs
 from gradedpr.evaluation.metrics import EvalResult
 from gradedpr.utils.atomic import atomic_write_text
@@ -80,22 +82,23 @@ def _baseline_name(baseline: Any, named: Mapping[str, Path]) -> str:
     raise DataError(f"baseline {text!r} is not among the runs ({', '.join(named)}); give a run name or path")
 
 
-def run_compare(cfg: DictConfig) -> Comparison:
+def run_compare(cfg: DictConfig | EvaluateApp) -> Comparison:
     """``runs=[...] baseline=...``: score every run file against the same qrels (trec_eval -c) and compare
     each with the baseline by paired tests; print the Markdown tables, write ``compare.json`` and ``compare.md``
     into ``output``. No model is loaded."""
-    if cfg.get("run"):
-        raise DataError("give either run= (score one file) or runs= (compare several), not both")
-    if str(cfg.mean_over) != "qrels":
-        raise DataError(f"runs are compared over every query of the qrels (trec_eval -c): mean_over={cfg.mean_over}"
-                        " is not supported here; use mean_over=qrels")
-    named = _named_runs(cfg.runs)
+    app = evaluate_app(cfg)
+    if app.run:
+        raise ConfigError("give either run= (score one file) or runs= (compare several), not both")
+    if app.mean_over != "qrels":
+        raise ConfigError(f"mean_over={app.mean_over!r}: runs are compared over every query of the qrels "
+                          "(trec_eval -c); use mean_over=qrels")
+    named = _named_runs(app.runs)
     if len(named) < 2:
         raise DataError(f"runs= needs at least two run files to compare, got {len(named)}")
-    baseline = _baseline_name(cfg.get("baseline"), named)
-    n_permutations, seed = option_int(cfg, "n_permutations"), option_int(cfg, "seed")
-    measures = measures_of(cfg)
-    judged = judged_qrels(cfg)
+    baseline = _baseline_name(app.baseline, named)
+    n_permutations, seed = app.n_permutations, app.seed
+    measures = list(app.measures)
+    judged = judged_qrels(app)
     if len(judged.qrels) < 2:  # checked before the runs are read, whose queries would all be warned about
         noun = "query" if len(judged.qrels) == 1 else "queries"
         raise DataError(f"the qrels hold {len(judged.qrels)} {noun}, so the runs have {len(judged.qrels)} {noun} "
@@ -106,8 +109,8 @@ def run_compare(cfg: DictConfig) -> Comparison:
         results[name], files[name] = score_file(path, name, judged, measures, "qrels")
     comparison = compare_runs(results, baseline, measures, n_permutations=n_permutations, seed=seed)
     comparison.extra.update({**judged.source, "run_files": files})
-    if cfg.get("output"):
-        output = Path(str(cfg.output))
+    if app.output:
+        output = Path(app.output)
     else:
         joined = slug("-".join(comparison.runs))
         if len(joined) > 80:

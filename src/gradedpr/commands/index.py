@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
+from gradedpr.commands.checks import index_app
 from gradedpr.commands.common import checkpoint_path, load_model
+from gradedpr.config.schema import IndexApp
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.encode.store import check_store_dir
 from gradedpr.errors import OutputError
@@ -31,42 +34,43 @@ def _check_index_outputs(output: Path, embeddings_dir: Path, overwrite: bool, wr
     check_store_dir(embeddings_dir, None, overwrite=overwrite)
 
 
-def run_index(cfg: DictConfig) -> DenseIndex | None:
+def run_index(cfg: DictConfig | IndexApp) -> DenseIndex | None:
     """Encode the configured corpus with the checkpoint's passage encoder, build the index and save it.
 
     Under ``torchrun`` (or with ``shard_id`` / ``num_shards``) each process encodes its share; the process of
     shard 0 waits for the others, merges and builds. Returns the index in that process, None in the others.
     """
+    app = index_app(cfg)
     rank, world = rank_and_world()
-    set_accel(bool(cfg.get("accel", True)))
-    shard_id = rank if cfg.get("shard_id") is None else int(cfg.shard_id)
-    num_shards = world if cfg.get("num_shards") is None else int(cfg.num_shards)
-    output = Path(str(cfg.output))
-    overwrite = bool(cfg.get("overwrite", False))
-    _check_index_outputs(output, Path(str(cfg.embeddings_dir)), overwrite, writes_index=shard_id == 0)
-    model = load_model(cfg, passage_max_length=cfg.model.get("passage_max_length"))
-    collection = collection_from_config(cfg.data, splits=[])
-    spec = IndexSpec.from_config(OmegaConf.to_container(cfg.faiss, resolve=True))  # type: ignore[arg-type]
+    set_accel(app.accel)
+    shard_id = rank if app.shard_id is None else app.shard_id
+    num_shards = world if app.num_shards is None else app.num_shards
+    output = Path(app.output)
+    overwrite = app.overwrite
+    _check_index_outputs(output, Path(app.embeddings_dir), overwrite, writes_index=shard_id == 0)
+    model = load_model(app.checkpoint, app.device, passage_max_length=app.model.passage_max_length)
+    collection = collection_from_config(asdict(app.data), splits=[])
+    spec = IndexSpec.from_config(asdict(app.faiss))
     began = time.perf_counter()
     index = build_dense_index(
         model,
         collection.corpus,
         spec,
-        embeddings_dir=str(cfg.embeddings_dir),
-        batch_size=int(cfg.batch_size),
-        max_tokens=cfg.get("max_tokens"),
-        chunk_size=int(cfg.chunk_size),
+        embeddings_dir=app.embeddings_dir,
+        batch_size=app.batch_size,
+        max_tokens=app.max_tokens,
+        chunk_size=app.chunk_size,
         shard_id=shard_id,
         num_shards=num_shards,
-        keep_embeddings=bool(cfg.keep_embeddings),
-        checkpoint=checkpoint_path(str(cfg.checkpoint)),
-        corpus_name=str(cfg.data.name),
-        show_progress=bool(cfg.show_progress),
-        use_gpu=cfg.get("use_gpu"),
+        keep_embeddings=app.keep_embeddings,
+        checkpoint=checkpoint_path(app.checkpoint),
+        corpus_name=app.data.name,
+        show_progress=app.show_progress,
+        use_gpu=app.use_gpu,
         overwrite=overwrite,
     )
     if index is None:
-        print(f"shard {shard_id + 1}/{num_shards} encoded into {cfg.embeddings_dir}/shards; "
+        print(f"shard {shard_id + 1}/{num_shards} encoded into {app.embeddings_dir}/shards; "
               "shard 1 merges and builds the index")
         return None
     index.meta["build_seconds"] = round(time.perf_counter() - began, 2)
@@ -74,7 +78,7 @@ def run_index(cfg: DictConfig) -> DenseIndex | None:
     info = index.meta["index"]
     print(
         f"index: {output}/ ({INDEX_FILE}, ids.txt, index.json)\n"
-        f"  {index.meta['num_vectors']} passages of {cfg.data.name} x {index.meta['dim']} dims, "
+        f"  {index.meta['num_vectors']} passages of {app.data.name} x {index.meta['dim']} dims, "
         f"{info['factory']} ({info['search_parameters'] or 'exact'}), inner product, "
         f"built in {index.meta['build_seconds']:.1f}s\n"
         f"  encoder: {index.meta['encoder']['checkpoint']}\n"

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from gradedpr.commands.common import slug
+from gradedpr.config.schema import EvaluateApp
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.qrels import read_qrels_file
 from gradedpr.data.runs import read_trec_run
 from gradedpr.errors import DataError
-from gradedpr.evaluation.measures import parse_measures
-from gradedpr.evaluation.metrics import EvalResult, MeanOver, evaluate_run, parse_mean_over
+from gradedpr.evaluation.metrics import EvalResult, MeanOver, evaluate_run
 from gradedpr.types import Qrels
 
 
@@ -31,38 +29,14 @@ class _Judged:
     source: dict[str, Any]
 
 
-def judged_qrels(cfg: DictConfig) -> _Judged:
-    if cfg.get("qrels"):
-        path = Path(str(cfg.qrels))
+def judged_qrels(app: EvaluateApp) -> _Judged:
+    if app.qrels:
+        path = Path(app.qrels)
         return _Judged(read_qrels_file(path), slug(path.stem), None, {"qrels": str(path)})
-    split = str(cfg.split)
-    collection = collection_from_config(cfg.data, splits=[split])
-    return _Judged(collection.qrels[split], f"{cfg.data.name}-{split}", collection.corpus,
-                   {"data": str(cfg.data.name), "split": split})
-
-
-def option_int(cfg: DictConfig, key: str) -> int:
-    value = cfg.get(key)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{key}={value!r} is not an integer") from None
-
-
-def measures_of(cfg: DictConfig) -> list[str]:
-    names = cfg.measures if isinstance(cfg.measures, str) else list(cfg.measures)
-    try:
-        return [m.name for m in parse_measures(names)]
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
-
-
-def mean_over_of(cfg: DictConfig) -> MeanOver:
-    """The config's ``mean_over`` as a checked choice (a one-line DataError otherwise)."""
-    try:
-        return parse_mean_over(str(cfg.mean_over))
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
+    split = app.split
+    collection = collection_from_config(asdict(app.data), splits=[split])
+    return _Judged(collection.qrels[split], f"{app.data.name}-{split}", collection.corpus,
+                   {"data": app.data.name, "split": split})
 
 
 def describe_mean(result: EvalResult) -> str:

@@ -1,5 +1,11 @@
 """Build everything a training run needs from the Hydra config and run it (``scripts/train.py`` calls this).
 
+Every setting is checked before anything is written or loaded (:func:`gradedpr.commands.checks.train_app`);
+a start that fails (bad setting, data or checkpoint) leaves no run directory behind. The run directory is
+locked for the whole run (:func:`~gradedpr.utils.runlock.hold_run_dir`, by the process of rank 0): a second
+training into it, or a resume of a run that a live process still trains, is refused before anything is
+written.
+
 Under ``torchrun`` every process runs this function: they join one process group (gloo on CPU, NCCL on CUDA,
 ``cuda:LOCAL_RANK``), agree on rank 0's run directory, build the same data, and train one model together
 (:mod:`gradedpr.train.trainer`). Rank 0 alone writes the run directory (config, metrics, wandb, checkpoints)
@@ -12,19 +18,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
+from gradedpr.commands.checks import run_dir_of, to_dict, to_yaml, train_app
 from gradedpr.commands.common import checkpoint_label
+from gradedpr.config.schema import TrainApp, TrainConfig
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, PrecomputedNegatives, RandomNegatives, build_negative_source
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import ConfigError, GradedprError
+from gradedpr.errors import ConfigError
+from gradedpr.evaluation.measures import DEFAULT_MEASURES
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.filenames import METRICS_LOG, RUN_CONFIG, TRAIN_SUMMARY
@@ -34,23 +44,21 @@ from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
-from gradedpr.train.distributed import DEFAULT_TIMEOUT_S, Dist, init_from_env, shutdown
+from gradedpr.train.distributed import Dist, init_from_env, shutdown
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
 from gradedpr.train.step import StepFn
-from gradedpr.train.trainer import Trainer, TrainResult, TrainSettings, check_parallel_settings
+from gradedpr.train.trainer import Trainer, TrainResult, check_parallel_settings
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
-from gradedpr.utils.distributed import local_device
-from gradedpr.utils.runlock import LOCK_FILE, check_run_dir_free, hold_run_dir, run_of_checkpoint
+from gradedpr.utils.distributed import local_device, rank_and_world
+from gradedpr.utils.outputs import removed_on_failure
+from gradedpr.utils.runlock import hold_run_dir
 from gradedpr.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
-_SETTING_KEYS = set(TrainSettings.__dataclass_fields__)
-REGIMES = ("full", "frozen")
-NEGATIVES = ("random", "bm25", "run", "data", "model")
 TRAINING_ONLY_MODEL_KEYS = ("name_or_path", "gradient_checkpointing")
 """``model.*`` settings that are not part of the saved model (``gradedpr.json``)."""
 
@@ -59,89 +67,88 @@ def model_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in model_cfg.items() if k not in TRAINING_ONLY_MODEL_KEYS}
 
 
-def run_training(cfg: DictConfig) -> TrainResult:
-    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are.
+def check_group_size(t: TrainConfig, corpus_size: int, qrels: Mapping[str, Mapping[str, int]],
+                     queries: Mapping[str, str]) -> None:
+    """Every training group can be filled: ``group_size`` documents exist for every query (else the groups
+    would be silently shorter than asked)."""
+    if t.regime == "frozen":
+        return
+    worst: tuple[int, str, int] | None = None
+    for qid, judged in qrels.items():
+        relevant = sum(1 for grade in judged.values() if grade > 0)
+        if not relevant or qid not in queries:
+            continue
+        room = min(relevant, t.max_positives) + corpus_size - relevant
+        if worst is None or room < worst[0]:
+            worst = (room, qid, relevant)
+    if worst is not None and t.group_size > worst[0]:
+        room, qid, relevant = worst
+        raise ConfigError(f"train.group_size={t.group_size}: must be <= {room} for this data: query {qid!r} has "
+                          f"{relevant} relevant of {corpus_size} documents, so its group holds at most "
+                          f"{min(relevant, t.max_positives)} positive(s) (train.max_positives={t.max_positives}) "
+                          f"and {corpus_size - relevant} negatives")
 
-    The run directory is locked for the whole run (:func:`~gradedpr.utils.runlock.hold_run_dir`, by the process
-    of rank 0): a second training into it, or a resume of a run that a live process still trains, is refused
-    before anything is written.
-    """
-    timeout = float(cfg.train.get("dist_timeout") or DEFAULT_TIMEOUT_S)
-    device_name = str(cfg.device)
-    dist = init_from_env(timeout, local_device(device_name) if device_name == "auto" else pick_device(device_name))
+
+def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
+    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are."""
+    main_process = rank_and_world()[0] == 0
+    with removed_on_failure(run_dir_of(cfg) if main_process else None):
+        app = train_app(cfg)  # also refuses to resume a run that a live process still trains
+    device = local_device(app.device) if app.device == "auto" else pick_device(app.device)
+    dist = init_from_env(app.train.dist_timeout, device)
     try:
-        run_dir = Path(dist.broadcast_object(str(cfg.run_dir), "receiving rank 0's run directory"))
-        created = not run_dir.exists()
-        try:
-            with hold_run_dir(run_dir) if dist.is_main else nullcontext():
-                if cfg.resume_from and dist.is_main:  # rank 0 holds the run for all processes
-                    source_run = run_of_checkpoint(str(cfg.resume_from))
-                    if source_run is not None:
-                        check_run_dir_free(source_run)
-                return _run_training(cfg, dist, run_dir)
-        except GradedprError:
-            if created and dist.is_main:  # refused before training started: leave no run directory behind
-                _remove_unstarted(run_dir)
-            raise
+        run_dir = Path(dist.broadcast_object(app.run_dir, "receiving rank 0's run directory"))
+        with ExitStack() as lock:
+            with removed_on_failure(run_dir if dist.is_main else None):
+                if dist.is_main:
+                    lock.enter_context(hold_run_dir(run_dir))
+                train = _prepare(app, dist, run_dir)
+            return train()
     finally:
         shutdown(dist)
 
 
-def _remove_unstarted(run_dir: Path) -> None:
-    """Delete a run directory this process created if it holds nothing but its lock file."""
-    with suppress(OSError):
-        if {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
-            (run_dir / LOCK_FILE).unlink(missing_ok=True)
-            run_dir.rmdir()
-
-
-def _run_training(cfg: DictConfig, dist: Dist, run_dir: Path) -> TrainResult:
-    seed_everything(int(cfg.seed))
-    set_accel(bool(cfg.get("accel", True)))
+def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResult]:
+    """Everything up to the first step: data, model, negatives, sampler, trainer (resumed if asked); returns
+    what trains (and evaluates the best checkpoint on the test split)."""
+    seed_everything(app.seed)
+    set_accel(app.accel)
     run_dir.mkdir(parents=True, exist_ok=True)
-    t = cfg.train
-    test_split = t.get("test_split")
-    eval_split = str(t.eval_split)
-    splits = ["train", str(t.eval_split)] + ([str(test_split)] if test_split else [])
-    regime = str(t.get("regime", "full"))
-    if regime not in REGIMES:
-        raise ConfigError(f"train.regime must be one of {REGIMES}, got {regime!r}")
-    negatives_kind = str(t.negatives)
-    if negatives_kind not in NEGATIVES:
-        raise ConfigError(f"train.negatives must be one of {NEGATIVES}, got {negatives_kind!r}")
+    t = app.train
+    test_split = t.test_split
+    eval_split = t.eval_split
+    splits = ["train", eval_split] + ([test_split] if test_split else [])
+    regime, negatives_kind = t.regime, t.negatives
     if dist.enabled and regime == "frozen":
         raise ConfigError("train.regime=frozen runs in one process only: launch it without torchrun, or use "
                           "train.regime=full for multi-process training")
-    train_values: dict[str, Any] = OmegaConf.to_container(t)  # type: ignore[assignment]
-    settings = TrainSettings(**{k: v for k, v in train_values.items() if k in _SETTING_KEYS})
+    settings = t
     check_parallel_settings(settings, dist.world_size, custom_step=regime == "frozen")  # before loading anything
-    collection = collection_from_config(cfg.data, splits=list(dict.fromkeys(splits)))
+    collection = collection_from_config(asdict(app.data), splits=list(dict.fromkeys(splits)))
     train_qrels = collection.qrels["train"]
     train_queries = collection.split_queries("train")
+    check_group_size(t, len(collection.corpus), train_qrels, train_queries)
 
-    start = cfg.resume_from or cfg.model.name_or_path
-    model = BiEncoder.from_pretrained(str(start), **model_overrides(cfg.model))
+    start = app.resume_from or app.model.name_or_path
+    model = BiEncoder.from_pretrained(str(start), **model_overrides(asdict(app.model)))
     model.to(dist.device)
-    if cfg.model.get("gradient_checkpointing"):
+    if app.model.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    show = bool(cfg.show_progress) and dist.is_main
-    eval_length = t.get("eval_passage_max_length")
+    show = app.show_progress and dist.is_main
+    eval_length = t.eval_passage_max_length
 
-    if t.get("freeze_word_embeddings"):
+    if t.freeze_word_embeddings:
         for encoder in (model.query_encoder, model.passage_encoder):  # the same module twice when shared
             encoder.get_input_embeddings().requires_grad_(False)
 
     frozen_index: DenseIndex | None = None
-    embeddings_dir = t.get("embeddings_dir") or default_embeddings_dir(cfg)
+    embeddings_dir = t.embeddings_dir or default_embeddings_dir(app)
     if regime == "frozen":
         freeze_passage_encoder(model)
-        if eval_length is not None and int(eval_length) != model.config.passage_max_length:
-            raise ConfigError("train.eval_passage_max_length must equal model.passage_max_length in the frozen "
-                             "regime (the passages are encoded once, at model.passage_max_length)")
-        store = frozen_store(model, collection.corpus, embeddings_dir, batch_size=int(t.eval_batch_size),
-                             show_progress=show, checkpoint=str(cfg.model.name_or_path))
+        store = frozen_store(model, collection.corpus, embeddings_dir, batch_size=t.eval_batch_size,
+                             show_progress=show, checkpoint=app.model.name_or_path)
         frozen_index = build_dense_index(model, collection.corpus, IndexSpec("flat"), embeddings_dir=embeddings_dir,
-                                         batch_size=int(t.eval_batch_size), show_progress=show)
+                                         batch_size=t.eval_batch_size, show_progress=show)
         log.info("frozen regime: %d passage vectors in %s; only the query encoder trains", store.num_rows,
                  store.directory)
 
@@ -150,14 +157,14 @@ def _run_training(cfg: DictConfig, dist: Dist, run_dir: Path) -> TrainResult:
         negatives = RandomNegatives()  # the lists come from the frozen corpus; groups only pick the positive
     elif negatives_kind == "model":
         negatives = mined_by_rank0(dist, lambda: mine_negatives(
-            model, collection.corpus, train_queries, int(t.negatives_depth), embeddings_dir=t.get("embeddings_dir"),
-            batch_size=int(t.eval_batch_size), show_progress=show))
+            model, collection.corpus, train_queries, t.negatives_depth, embeddings_dir=t.embeddings_dir,
+            batch_size=t.eval_batch_size, show_progress=show))
     else:
         negatives = build_negative_source(
             negatives_kind,
             collection.corpus,
             train_queries,
-            depth=int(t.negatives_depth),
+            depth=t.negatives_depth,
             run_file=t.negatives_run_file,
             data_negatives=collection.negatives,
         )
@@ -166,108 +173,106 @@ def _run_training(cfg: DictConfig, dist: Dist, run_dir: Path) -> TrainResult:
         train_qrels,
         collection.corpus.ids,
         negatives,
-        group_size=2 if regime == "frozen" else int(t.group_size),
-        max_positives=1 if regime == "frozen" else int(t.max_positives),
-        seed=int(cfg.seed),
+        group_size=2 if regime == "frozen" else t.group_size,
+        max_positives=1 if regime == "frozen" else t.max_positives,
+        seed=app.seed,
     )
     if sampler.skipped:
         log.warning("skipped %d training queries with no relevant document", len(sampler.skipped))
-    loss_fn = get_loss(str(cfg.loss.name), **dict(cfg.loss.get("kwargs") or {}))
+    loss_fn = get_loss(app.loss.name, **app.loss.kwargs)
 
     step: StepFn | None = None
     if regime == "frozen":
         assert frozen_index is not None
-        frozen_cfg = t.get("frozen") or {}
-        max_judged = frozen_cfg.get("max_judged")
         step = FrozenPassageStep(model, store, collection.corpus, train_qrels, loss_fn,
-                                 candidates=str(frozen_cfg.get("candidates", "corpus")),  # type: ignore[arg-type]
-                                 topk=int(frozen_cfg.get("topk", 100)),
-                                 max_judged=None if max_judged is None else int(max_judged),
-                                 random_negatives=int(frozen_cfg.get("random", 0)), seed=int(cfg.seed))
+                                 candidates=t.frozen.candidates,  # type: ignore[arg-type]
+                                 topk=t.frozen.topk, max_judged=t.frozen.max_judged,
+                                 random_negatives=t.frozen.random, seed=app.seed)
 
-    test_length = t.get("test_passage_max_length") or eval_length
+    test_length = t.test_passage_max_length or eval_length
+    measures = list(dict.fromkeys([*DEFAULT_MEASURES, t.eval_metric]))  # with the metric that picks the best
 
     index_cache = FlatIndexCache()  # dev evaluations re-encode the corpus only when the passages changed
 
     def retrieve_split(m: BiEncoder, split: str) -> Run:
         if frozen_index is not None:
-            return retrieve(m, collection, split, k=int(t.eval_k), index=frozen_index,
-                            batch_size=int(t.eval_batch_size), show_progress=False)
+            return retrieve(m, collection, split, k=t.eval_k, index=frozen_index,
+                            batch_size=t.eval_batch_size, show_progress=False)
         length = test_length if split == test_split and split != eval_split else eval_length
-        with passage_length(m, None if length is None else int(length)):
-            return retrieve(m, collection, split, k=int(t.eval_k), batch_size=int(t.eval_batch_size),
+        with passage_length(m, length):
+            return retrieve(m, collection, split, k=t.eval_k, batch_size=t.eval_batch_size,
                             show_progress=False, cache=index_cache)
 
     def evaluate_on(split: str) -> Callable[[BiEncoder], Mapping[str, float]]:
         def evaluate(m: BiEncoder) -> Mapping[str, float]:
-            return evaluate_run(retrieve_split(m, split), collection.qrels[split]).mean
+            return evaluate_run(retrieve_split(m, split), collection.qrels[split], measures).mean
 
         return evaluate
 
     refresh: Callable[[BiEncoder, int], None] | None = None
-    refresh_every = int(t.get("negatives_refresh_every") or 0)
-    if refresh_every and (regime == "frozen" or negatives_kind != "model"):
-        raise ConfigError("train.negatives_refresh_every needs train.negatives=model and train.regime=full")
+    refresh_every = t.negatives_refresh_every
     if refresh_every:
         def refresh(m: BiEncoder, at_step: int) -> None:
             log.info("step %d: re-mining negatives with the current model", at_step)
             sampler.negatives = mined_by_rank0(dist, lambda: mine_negatives(
-                m, collection.corpus, train_queries, int(t.negatives_depth), batch_size=int(t.eval_batch_size),
+                m, collection.corpus, train_queries, t.negatives_depth, batch_size=t.eval_batch_size,
                 show_progress=False))
 
     evaluate = evaluate_on(eval_split)
 
     trainer = Trainer(model, sampler, collection.corpus, loss_fn, settings, run_dir, evaluate=evaluate,
                       show_progress=show, step=step, refresh=refresh, refresh_every=refresh_every, dist=dist)
-    if cfg.resume_from:
-        trainer.resume(str(cfg.resume_from))
+    if app.resume_from:
+        trainer.resume(app.resume_from)
     elif dist.rank > 0:  # distinct dropout masks per process (rank 0 keeps the single-process stream)
-        torch.manual_seed(int(cfg.seed) + dist.rank)
-    logger = MetricsLogger(run_dir, cfg.logger if dist.is_main else None,
-                           OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        torch.manual_seed(app.seed + dist.rank)
+    logger = MetricsLogger(run_dir, asdict(app.logger) if dist.is_main else None, to_dict(app))
     trainer.logger = logger
     if dist.is_main:
         # written once data, model, negatives and trainer state are known to load, so that bad input leaves no
         # run; metrics.jsonl: a fresh training starts it anew, a resume keeps the records up to the resumed
         # step, so the steps it replays are not recorded twice
-        atomic_write_text(run_dir / RUN_CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-        if not logger.keep_until(trainer.step if cfg.resume_from else None):
+        atomic_write_text(run_dir / RUN_CONFIG, to_yaml(app))
+        if not logger.keep_until(trainer.step if app.resume_from else None):
             sizes = {"data/train_queries": len(sampler), "data/skipped_queries": len(sampler.skipped),
                      "data/corpus": len(collection.corpus), "data/world_size": dist.world_size}
             sizes.update({f"data/{split}_queries": len(collection.qrels[split]) for split in splits[1:]})
             logger.log(sizes, 0)
-    try:
-        result = trainer.train()
-        if not dist.is_main:
-            return result
-        if test_split:
-            best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
-            best_model = BiEncoder.from_pretrained(best).to(model.device)
-            result_test = write_run_and_metrics(
-                retrieve_split(best_model, str(test_split)), collection.qrels[str(test_split)],
-                run_dir / str(test_split), tag=f"{run_dir.name}-{best.name}",
-                extra={"split": str(test_split), "model": best_model.config.to_dict()})
-            test_metrics = {f"{test_split}/{k}": v for k, v in result_test.mean.items()}
-            logger.log(test_metrics, result.steps)
-            logger.summary(test_metrics)
-            result.test_metrics = test_metrics
-            summary = json.loads((run_dir / TRAIN_SUMMARY).read_text(encoding="utf-8"))
-            summary["test"] = test_metrics
-            summary["test_checkpoint"] = str(best)
-            atomic_write_text(run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
-            refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
-    finally:
-        logger.close()
-    first, last = result.evaluations[0], result.evaluations[-1]
-    metric = f"dev/{settings.eval_metric}"
-    print(
-        f"\n{settings.eval_metric} on {eval_split}: step {first['step']} = {first.get(metric, float('nan')):.4f}"
-        f" -> step {last['step']} = {last.get(metric, float('nan')):.4f}"
-        f" (best {result.best_metric} at step {result.best_step})\n"
-        f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
-        f"metrics: {run_dir / METRICS_LOG}  |  skipped queries without a positive: {result.skipped_queries}"
-    )
-    return result
+    def train() -> TrainResult:
+        try:
+            result = trainer.train()
+            if not dist.is_main:
+                return result
+            if test_split:
+                best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
+                best_model = BiEncoder.from_pretrained(best).to(model.device)
+                result_test = write_run_and_metrics(
+                    retrieve_split(best_model, str(test_split)), collection.qrels[str(test_split)],
+                    run_dir / str(test_split), tag=f"{run_dir.name}-{best.name}",
+                    extra={"split": str(test_split), "model": best_model.config.to_dict()})
+                test_metrics = {f"{test_split}/{k}": v for k, v in result_test.mean.items()}
+                logger.log(test_metrics, result.steps)
+                logger.summary(test_metrics)
+                result.test_metrics = test_metrics
+                summary = json.loads((run_dir / TRAIN_SUMMARY).read_text(encoding="utf-8"))
+                summary["test"] = test_metrics
+                summary["test_checkpoint"] = str(best)
+                atomic_write_text(run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
+                refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
+        finally:
+            logger.close()
+        first, last = result.evaluations[0], result.evaluations[-1]
+        metric = f"dev/{settings.eval_metric}"
+        print(
+            f"\n{settings.eval_metric} on {eval_split}: step {first['step']} = {first.get(metric, float('nan')):.4f}"
+            f" -> step {last['step']} = {last.get(metric, float('nan')):.4f}"
+            f" (best {result.best_metric} at step {result.best_step})\n"
+            f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
+            f"metrics: {run_dir / METRICS_LOG}  |  skipped queries without a positive: {result.skipped_queries}"
+        )
+        return result
+
+    return train
 
 
 def mined_by_rank0(dist: Dist, mine: Callable[[], PrecomputedNegatives]) -> PrecomputedNegatives:
@@ -277,10 +282,10 @@ def mined_by_rank0(dist: Dist, mine: Callable[[], PrecomputedNegatives]) -> Prec
     return mined
 
 
-def default_embeddings_dir(cfg: DictConfig) -> Path:
+def default_embeddings_dir(app: TrainApp) -> Path:
     """Where the start model's passage vectors of the training corpus are kept (frozen regime)."""
-    name = checkpoint_label(cfg.model.name_or_path)
-    return Path("outputs/embeddings") / f"{cfg.data.name}-{name}-p{int(cfg.model.passage_max_length)}"
+    name = checkpoint_label(app.model.name_or_path)
+    return Path("outputs/embeddings") / f"{app.data.name}-{name}-p{app.model.passage_max_length}"
 
 
 @contextmanager

@@ -24,17 +24,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-DEFAULT_MEASURES: tuple[str, ...] = (
-    "ndcg@1",
-    "ndcg@3",
-    "ndcg@5",
-    "ndcg@10",
-    "ndcg@100",
-    "recall@10",
-    "recall@100",
-    "mrr@10",
-    "map",
-)
+from gradedpr.config.schema import DEFAULT_MEASURES  # the evaluator's defaults, defined once
+
+__all__ = ["DEFAULT_MEASURES", "KINDS", "Measure", "parse_measure", "parse_measures"]
 
 KINDS = ("ndcg", "recall", "precision", "mrr", "map")
 _NEEDS_CUTOFF = frozenset({"recall", "precision"})

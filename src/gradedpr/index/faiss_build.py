@@ -35,19 +35,17 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
+from gradedpr.config.schema import FAISS_SCHEMAS, faiss_config, faiss_defaults
+
 log = logging.getLogger(__name__)
 
-INDEX_TYPES = ("flat", "hnsw", "ivfpq", "factory")
+INDEX_TYPES = tuple(FAISS_SCHEMAS)
 METRIC = "inner_product"
 ADD_CHUNK = 65536
 MAX_TRAIN = 200_000
 
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "flat": {},
-    "hnsw": {"M": 32, "ef_construction": 200, "ef_search": 128},
-    "ivfpq": {"nlist": None, "m": None, "nbits": 8, "nprobe": 32, "train_size": None},
-    "factory": {"factory": None, "search_params": None, "train_size": None},
-}
+_DEFAULTS: dict[str, dict[str, Any]] = {kind: faiss_defaults(kind) for kind in INDEX_TYPES}
+"""Parameters per index type with their defaults: the faiss schemas of :mod:`gradedpr.config.schema`."""
 
 
 class VectorSource(Protocol):
@@ -83,7 +81,7 @@ class ArraySource:
 
 @dataclass
 class IndexSpec:
-    """Index type and parameters, as in ``configs/index/*.yaml`` (unknown parameters are an error)."""
+    """Index type and parameters, as in ``configs/faiss/*.yaml`` (unknown parameters are an error)."""
 
     type: str = "flat"
     params: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +98,7 @@ class IndexSpec:
         self.params = {**_DEFAULTS[self.type], **self.params}
         if self.type == "factory" and not self.params.get("factory"):
             raise ValueError("a factory index needs a FAISS factory string (faiss.factory=...)")
+        faiss_config({"type": self.type, **self.params})  # the schema's checks (ConfigError, a ValueError)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> IndexSpec:

@@ -7,11 +7,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from gradedpr.config.schema import POOLINGS, SIMILARITIES, ModelConfig
 from gradedpr.errors import CheckpointError
 
+__all__ = ["CONFIG_NAME", "POOLINGS", "SIMILARITIES", "BiEncoderConfig"]
+
 CONFIG_NAME = "gradedpr.json"
-POOLINGS = ("cls", "mean")
-SIMILARITIES = ("dot", "cosine")
 
 
 @dataclass
@@ -22,12 +23,12 @@ class BiEncoderConfig:
     the embeddings are L2-normalised, so inner-product search (FAISS ``IndexFlatIP``) ranks by cosine.
     """
 
-    pooling: str = "mean"
-    similarity: str = "cosine"
-    temperature: float = 0.05
-    query_max_length: int = 32
-    passage_max_length: int = 128
-    shared: bool = False
+    pooling: str = ModelConfig.pooling  # the defaults are the ``model`` config group's (one source)
+    similarity: str = ModelConfig.similarity
+    temperature: float = ModelConfig.temperature
+    query_max_length: int = ModelConfig.query_max_length
+    passage_max_length: int = ModelConfig.passage_max_length
+    shared: bool = ModelConfig.shared
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:

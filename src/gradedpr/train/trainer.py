@@ -18,13 +18,15 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from gradedpr.config.resume import check_resume_settings
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.errors import CheckpointError, ConfigError
@@ -32,7 +34,7 @@ from gradedpr.filenames import TRAIN_SUMMARY, TRAINER_STATE, TRAINING_INFO
 from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import CARD_FILE, checkpoint_card
-from gradedpr.train.distributed import DEFAULT_TIMEOUT_S, Dist
+from gradedpr.train.distributed import Dist
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.optim import build_optimizer, linear_warmup_decay
 from gradedpr.train.step import InBatchStep, StepFn, grad_norm, run_step
@@ -49,39 +51,9 @@ _STATE_KEYS = ("optimizer", "scheduler", "rng", "step", "epoch", "batch_in_epoch
                "evaluations")
 
 
-@dataclass
-class TrainSettings:
-    """The ``train`` config group (see ``configs/train/default.yaml`` for what each value means)."""
-
-    batch_size: int = 8
-    group_size: int = 4
-    max_steps: int = 80
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    eval_every: int = 40
-    save_every: int = 0
-    eval_metric: str = "ndcg@10"
-    eval_at_start: bool = True
-    bf16: bool = True
-    log_every: int = 1
-    save_best: bool = True
-    grad_cache_chunk: int | None = None
-    dist_timeout: float = DEFAULT_TIMEOUT_S
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "group_size", "max_steps", "grad_accum", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
-        if self.grad_cache_chunk is not None and self.grad_cache_chunk < 1:
-            raise ConfigError(f"train.grad_cache_chunk must be >= 1 (queries per chunk) or null, got "
-                              f"{self.grad_cache_chunk}")
-        if not self.dist_timeout > 0:
-            raise ConfigError(f"train.dist_timeout must be > 0 seconds, got {self.dist_timeout}")
+TrainSettings = TrainConfig
+"""The trainer's settings are the ``train`` config group: :class:`gradedpr.config.schema.TrainConfig` (every
+default and its validation are defined there, once)."""
 
 
 @dataclass
@@ -184,7 +156,7 @@ class Trainer:
             "rng_per_rank": rngs,
             "world_size": self.dist.world_size,
             "data_order": self.data_order(),
-            "settings": self.s.__dict__,
+            "settings": asdict(self.s),
         }
 
     def save(self, directory: Path, with_state: bool, rngs: list[dict[str, Any]] | None = None) -> None:
@@ -194,7 +166,7 @@ class Trainer:
         extra[TRAINING_INFO] = json.dumps(info, indent=2) + "\n"
         extra[CARD_FILE] = checkpoint_card(self.model.config, self.run_dir, dim=self.model.dim, step=self.step,
                                            best_step=self.best_step, evaluations=self.evaluations,
-                                           train_settings=vars(self.s))
+                                           train_settings=asdict(self.s))
         self.model.save_pretrained(directory, extra_files=extra)
 
     def save_last(self) -> None:
@@ -219,6 +191,7 @@ class Trainer:
         missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
         if missing:
             raise CheckpointError(f"{path}: not a trainer state gradedpr wrote (it lacks {', '.join(missing)})")
+        check_resume_settings({"train": state.get("settings") or {}}, {"train": asdict(self.s)}, str(path))
         written = int(state.get("world_size", 1))
         if written != self.dist.world_size:
             raise CheckpointError(

@@ -12,8 +12,11 @@ asked to (``overwrite=true``).
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +102,28 @@ def check_output_dir(
     if not overwrite:
         raise OutputError(f"{path}: already holds {kind.what}; pass overwrite=true to replace it")
     return True
+
+
+@contextmanager
+def removed_on_failure(run_dir: Path | None) -> Iterator[None]:
+    """If the block fails, remove what it put into ``run_dir``: a failed start leaves no run directory behind.
+
+    A directory that did not exist, or held only what Hydra writes for this process (``.hydra/``, ``<job>.log``),
+    is removed; an empty one is emptied; one that held anything else is left as it is.
+    """
+    existed = run_dir is not None and run_dir.is_dir()
+    before = set(os.listdir(run_dir)) if run_dir is not None and existed else set()
+    hydra_only = ".hydra" in before and all(name == ".hydra" or name.endswith(".log") for name in before)
+    try:
+        yield
+    except BaseException:
+        if run_dir is not None and run_dir.is_dir():
+            if not existed or hydra_only:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            elif not before:
+                for entry in run_dir.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+        raise
