@@ -54,7 +54,7 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest tests $(ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts bench

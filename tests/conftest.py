@@ -12,6 +12,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One OpenMP thread, set before torch / faiss start their runtimes: the tests share 2 cores, and several of
+# them fork the test process (scripts run as __main__ in a child), which deadlocks in a forked OpenMP pool.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def make_tiny_model_dir(directory: Path, seed: int = 0) -> Path:
