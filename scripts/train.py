@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-# Under torchrun only rank 0 writes the run directory (run_training sends its path to the other ranks); the
-# other ranks' Hydra must not create a directory of its own (its default name has a timestamp) or a log file.
-if int(os.environ.get("RANK", "0")) > 0:
-    _OWN = ("hydra.run.dir", "hydra.output_subdir", "hydra/job_logging")
-    sys.argv[1:] = [a for a in sys.argv[1:] if a.split("=", 1)[0].lstrip("+~") not in _OWN]
-    sys.argv += ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout"]
 
 import hydra
 from omegaconf import DictConfig
@@ -23,8 +15,12 @@ from gradedpr.commands.cli import run_cli
 from gradedpr.commands.common import register_resolvers
 from gradedpr.config.store import register_configs
 
+# Under torchrun only rank 0 writes the run directory (run_training sends its path to the other ranks): the other
+# ranks compose configs/train_worker.yaml, the same settings without a Hydra output directory of their own.
+CONFIG = "train" if int(os.environ.get("RANK", "0")) == 0 else "train_worker"
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name=CONFIG)
 def main(cfg: DictConfig) -> float | None:
     def train() -> float | None:
         app = train_app(cfg)  # every setting checked before the heavy imports below and any work

@@ -29,6 +29,7 @@ from hydra.core.global_hydra import GlobalHydra
 from safetensors.torch import load_file
 
 import gradedpr.commands.train as run_module
+from gradedpr.config.store import register_configs
 from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.train.distributed import Dist
@@ -129,6 +130,7 @@ def resume_in_this_process(data: Path, model_dir: Path, run_dir: Path, last: Pat
     """``run_training`` as one rank of a ``world_size`` job, stopped before any collective (``resume`` checks
     the checkpoint first; a fake process group stands in for the others)."""
     GlobalHydra.instance().clear()
+    register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         overrides = [a for a in args(data, model_dir, run_dir, f"resume_from={last}", *extra)
                      if not a.startswith("hydra.")]
