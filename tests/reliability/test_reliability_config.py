@@ -1,6 +1,7 @@
 """Every bad setting is refused before anything runs, in one line (issue 9, item 4: configuration).
 
-Each case runs the real command-line tool as a subprocess with one bad setting and checks what a user sees:
+Each case runs the real command-line tool (its script as ``__main__`` in a child forked from pytest, as from the
+shell) with one bad setting and checks what a user sees:
 exit status 2, one ``error:`` line naming the setting (and what is allowed), no traceback, and no output
 directory left behind (for ``scripts/train.py`` not even the run directory Hydra created). Keys the schema does
 not know and values of the wrong type are refused by Hydra itself while composing the configuration: its own
@@ -12,14 +13,14 @@ three; ``train.group_size`` larger than the data allows is found once the data i
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from reliability_helpers import assert_one_line_error, beir_overrides, run_script
+from reliability_helpers import Outcome, assert_one_line_error, beir_overrides, run_forked
 
+import gradedpr.commands.train  # noqa: F401  (imported once here, so that the forked children start at once)
 from gradedpr.model.biencoder import BiEncoder
 
 # (id, script, bad settings, fragments the error line must hold); {tmp} and {file} are filled in per test
@@ -177,7 +178,7 @@ def test_bad_setting_is_one_line_exit_2_before_any_work(script: str, name: str, 
     (tmp_path / "a-file").write_text("a user's file\n")
     args = [*base_args(script, tiny_beir, tiny_model_dir, tmp_path),
             *(fill(s, tmp_path, tiny_model_dir) for s in settings)]
-    result = run_script(script, args, tmp_path)
+    result = run_forked(script, args, tmp_path)
     assert_one_line_error(result, *(fill(f, tmp_path, tiny_model_dir) for f in fragments))
     run_dir = [fill(s, tmp_path, tiny_model_dir).split("=", 1)[1] for s in settings if s.startswith("run_dir=")]
     for path in [Path(p) for p in run_dir] if run_dir else outputs(script, tmp_path):
@@ -188,13 +189,13 @@ def test_bad_setting_is_one_line_exit_2_before_any_work(script: str, name: str, 
 @pytest.mark.parametrize(("script", "settings", "key"), HYDRA_CASES, ids=[" ".join(c[1]) for c in HYDRA_CASES])
 def test_unknown_key_or_wrong_type_is_hydras_short_error(script: str, settings: list[str], key: str,
                                                          tiny_beir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
-    result = run_script(script, [*base_args(script, tiny_beir, tiny_model_dir, tmp_path), *settings], tmp_path)
+    result = run_forked(script, [*base_args(script, tiny_beir, tiny_model_dir, tmp_path), *settings], tmp_path)
     assert_hydra_error(result, key)
     for path in [*outputs(script, tmp_path), tmp_path / "hydra"]:
         assert not path.exists(), f"{path} left behind"
 
 
-def assert_hydra_error(result: subprocess.CompletedProcess[str], key: str) -> None:
+def assert_hydra_error(result: Outcome, key: str) -> None:
     """Hydra's own error while composing: status 1, a few lines naming the key, no traceback."""
     assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     assert "Traceback" not in result.stderr
@@ -218,7 +219,7 @@ def test_resuming_with_other_settings_lists_every_change(tiny_beir: Path, tiny_m
     recorded = {"seed": 42, "loss": {"name": "listnet", "kwargs": {"gain": "exp2"}},
                 "data": {"name": "tiny", "path": str(tiny_beir)}, "train": {"batch_size": 8, "group_size": 4}}
     last = fake_run(tmp_path, tiny_model_dir, recorded)
-    result = run_script("train.py", [*base_args("train.py", tiny_beir, tiny_model_dir, tmp_path),
+    result = run_forked("train.py", [*base_args("train.py", tiny_beir, tiny_model_dir, tmp_path),
                                      f"resume_from={last}", "train.batch_size=4", "loss=nll",
                                      "train.max_steps=500", "train.eval_every=7"], tmp_path)
     assert_one_line_error(result, f"resume_from={last}", "cannot resume with different settings",
