@@ -52,7 +52,6 @@ from gradedpr.train.step import StepFn
 from gradedpr.train.trainer import Trainer, TrainResult, check_parallel_settings
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
-from gradedpr.utils.device import pick_device
 from gradedpr.utils.distributed import local_device, rank_and_world
 from gradedpr.utils.outputs import removed_on_failure
 from gradedpr.utils.runlock import hold_run_dir
@@ -94,7 +93,7 @@ def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
     main_process = rank_and_world()[0] == 0
     with removed_on_failure(run_dir_of(cfg) if main_process else None):
         app = train_app(cfg)  # also refuses to resume a run that a live process still trains
-    device = local_device(app.device) if app.device == "auto" else pick_device(app.device)
+    device = local_device(app.device)  # cuda:LOCAL_RANK under torchrun with auto; else the device named
     dist = init_from_env(app.train.dist_timeout, device)
     try:
         run_dir = Path(dist.broadcast_object(app.run_dir, "receiving rank 0's run directory"))
