@@ -97,3 +97,29 @@ def test_frozen_regime_refuses_a_store_of_another_encoder(tiny_model_dir: Path, 
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(emb) in lines[0] and "another passage encoder or corpus" in lines[0]
     assert sorted((p.name, p.stat().st_size) for p in emb.iterdir()) == before
+
+
+def test_generalization_settings_guard_subset_heldout_epochs(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A query subset, held-out documents and an epoch schedule shape the run; a guard that no trained model can
+    pass (p < 1e-6 with 10,000 sign flips) keeps the start model as checkpoints/best and says so."""
+    data = write_tiny_beir(tmp_path / "tiny")
+    run_dir = tmp_path / "guarded"
+    out = run_script("train.py", *common(data, tiny_model_dir, run_dir), "train.regime=frozen",
+                     f"train.embeddings_dir={tmp_path / 'emb'}", "train.query_subset=2", "train.heldout_docs=0.25",
+                     "train.subset_seed=3", "train.epochs=3", "train.eval_every_epochs=1", "train.guard_p=1e-6")
+    assert "query subset: 2 of 3 training queries (seed 3)" in out
+    assert "unseen documents: 9 of 36 held out of training (seed 3)" in out
+    assert "schedule: 3 epochs of 2 training queries = 3 steps (cap 4), dev every 1 steps" in out
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["steps"] == 3 and summary["selected"] == "start" and summary["selected_step"] == 0
+    best = BiEncoder.from_pretrained(run_dir / "checkpoints" / "best")
+    start = BiEncoder.from_pretrained(tiny_model_dir, passage_max_length=best.config.passage_max_length)
+    assert encoder_fingerprint(best, "query") == encoder_fingerprint(start, "query")  # the start model, kept
+    if summary["best_step"] != 0:  # a trained checkpoint won on dev: the guard refused it and kept it aside
+        assert summary["guard"]["keep_trained"] is False and summary["guard"]["level"] == 1e-6
+        assert (run_dir / "checkpoints" / "trained_best" / "gradedpr.json").is_file()
+        assert "keeps the START model" in out
+    dev = json.loads((run_dir / "dev" / "metrics.json").read_text())
+    assert dev["extra"]["selected"] == "start" and set(dev["per_query"]) == {"q3", "q4", "q5"}
+    assert set(read_trec_run(run_dir / "dev" / "run.trec")) == {"q3", "q4", "q5"}
+    check_test_outputs(run_dir)  # the test split scores the kept (start) model

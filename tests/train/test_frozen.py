@@ -210,3 +210,34 @@ def test_topk_over_the_whole_corpus_equals_corpus_mode(setup: tuple, loss: str) 
         values.append((value.detach(), grad.clone()))
     torch.testing.assert_close(values[0][0], values[1][0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(values[0][1], values[1][1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["graded_infonce", "listnet"])
+def test_heldout_documents_leave_every_list_and_the_loss(setup: tuple, loss: str) -> None:
+    """Held-out documents (train.heldout_docs) are masked out: the loss equals the loss over a list that never
+    held them (brute force: the scores of the kept columns only), in corpus and in top-k mode."""
+    model, corpus, emb_dir = setup
+    model.eval()
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    qrels = {q: {d: g for d, g in judged.items() if d not in {"d12", "d18"}} for q, judged in QRELS.items()}
+    excluded = frozenset({"d12", "d18", "d05", "d29"})  # judged for q0 / q5 in QRELS; dropped from qrels above
+    groups = [g for g in groups_for(["q0", "q1", "q5"]) if g.docids[0] not in excluded]
+    matrix = torch.from_numpy(store.load())
+    kept_rows = [r for r in range(N_DOCS) if IDS[r] not in excluded]
+    with torch.no_grad():
+        q = model.encode_queries(model.tokenize([g.query for g in groups], "query"))
+        scores = (q @ matrix[kept_rows].T) / 0.05
+    labels = torch.tensor([[qrels[g.qid].get(IDS[r], 0) for r in kept_rows] for g in groups])
+    first = [kept_rows.index(corpus.row(g.docids[0])) for g in groups]
+    order = [[f, *[c for c in range(len(kept_rows)) if c != f]] for f in first]  # the positive in column 0
+    index = torch.tensor(order)
+    want = get_loss(loss)(scores.gather(1, index), labels.gather(1, index), torch.ones_like(index, dtype=torch.bool))
+    for mode in ("corpus", "topk"):
+        step = FrozenPassageStep(model, store, corpus, qrels, get_loss(loss), candidates=mode,  # type: ignore[arg-type]
+                                 topk=N_DOCS, excluded=excluded)
+        lists = step.corpus_lists(groups) if mode == "corpus" else step.topk_lists(groups, q)
+        listed = {IDS[int(r)] for r in lists.rows[lists.mask]}
+        assert not listed & excluded and listed == {IDS[r] for r in kept_rows}
+        with torch.no_grad():
+            got = step(groups)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -46,10 +46,13 @@ from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
 from gradedpr.train.distributed import Dist, init_from_env, shutdown
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
+from gradedpr.train.guard import apply_guard
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
+from gradedpr.train.schedule import resolve_schedule
 from gradedpr.train.step import StepFn
 from gradedpr.train.trainer import Trainer, TrainResult, check_parallel_settings
+from gradedpr.train.training_view import training_view
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.distributed import local_device, rank_and_world
@@ -124,8 +127,9 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
     settings = t
     check_parallel_settings(settings, dist.world_size, custom_step=regime == "frozen")  # before loading anything
     collection = collection_from_config(asdict(app.data), splits=list(dict.fromkeys(splits)))
-    train_qrels = collection.qrels["train"]
-    train_queries = collection.split_queries("train")
+    view = training_view(t, collection.qrels["train"], collection.split_queries("train"), collection.corpus.ids,
+                         app.seed)
+    train_qrels, train_queries = view.qrels, view.queries
     check_group_size(t, len(collection.corpus), train_qrels, train_queries)
 
     start = app.resume_from or app.model.name_or_path
@@ -178,6 +182,10 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
     )
     if sampler.skipped:
         log.warning("skipped %d training queries with no relevant document", len(sampler.skipped))
+    settings = resolve_schedule(t, len(sampler))
+    if settings.epochs is not None:
+        log.info("schedule: %g epochs of %d training queries = %d steps (cap %d), dev every %d steps",
+                 settings.epochs, len(sampler), settings.max_steps, t.max_steps, settings.eval_every)
     loss_fn = get_loss(app.loss.name, **app.loss.kwargs)
 
     step: StepFn | None = None
@@ -186,7 +194,7 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
         step = FrozenPassageStep(model, store, collection.corpus, train_qrels, loss_fn,
                                  candidates=t.frozen.candidates,  # type: ignore[arg-type]
                                  topk=t.frozen.topk, max_judged=t.frozen.max_judged,
-                                 random_negatives=t.frozen.random, seed=app.seed)
+                                 random_negatives=t.frozen.random, seed=app.seed, excluded=view.heldout)
 
     test_length = t.test_passage_max_length or eval_length
     measures = list(dict.fromkeys([*DEFAULT_MEASURES, t.eval_metric]))  # with the metric that picks the best
@@ -242,6 +250,10 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
             result = trainer.train()
             if not dist.is_main:
                 return result
+            if t.guard_p is not None:
+                apply_guard(trainer, lambda: BiEncoder.from_pretrained(str(app.model.name_or_path),
+                                                                   **model_overrides(asdict(app.model))),
+                            collection.qrels[eval_split], lambda m: retrieve_split(m, eval_split), t.guard_p)
             if test_split:
                 best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
                 best_model = BiEncoder.from_pretrained(best).to(model.device)

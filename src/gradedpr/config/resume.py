@@ -5,11 +5,12 @@
 :class:`~gradedpr.errors.CheckpointError` listing every change (``old -> new``). A key the checkpoint did not
 record (older versions) is not compared.
 
-May change on resume (not listed): ``train.max_steps`` (extend or shorten the run; the linear decay is
-recomputed for the new length from the resumed step), the evaluation and checkpoint cadence
+May change on resume (not listed): ``train.max_steps`` and ``train.epochs`` (extend or shorten the run; the
+linear decay is recomputed for the new length from the resumed step), the evaluation and checkpoint cadence
 (``eval_every``, ``eval_at_start``, ``save_every``, ``save_best``, ``log_every``), ``test_split`` and
 ``test_passage_max_length``, ``eval_batch_size``, ``embeddings_dir``, ``device``, ``logger``, ``show_progress``,
-``run_dir``, ``model.name_or_path`` (the weights come from the checkpoint).
+``run_dir``, ``model.name_or_path`` (the weights come from the checkpoint), ``train.guard_p`` (applied after
+training).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MUST_MATCH: tuple[str, ...] = (
     "train.negatives", "train.negatives_depth", "train.negatives_run_file", "train.negatives_refresh_every",
     "train.lr", "train.weight_decay", "train.warmup_ratio", "train.grad_accum", "train.max_grad_norm",
     "train.freeze_word_embeddings", "train.bf16",
+    "train.query_subset", "train.subset_seed", "train.heldout_docs",  # what the run may see
     "train.eval_split", "train.eval_metric", "train.eval_k", "train.eval_passage_max_length",  # the best checkpoint
 )
 """Dotted keys whose value must be the same when a run is resumed."""

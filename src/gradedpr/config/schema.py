@@ -200,7 +200,17 @@ class TrainConfig:
     negatives_refresh_every: int = 0  # negatives=model: re-mine with the current model every k steps (0 = never)
     negatives_depth: int = 50  # draw negatives from the top-k of the source
     negatives_run_file: str | None = None  # negatives=run: a TREC run file
-    max_steps: int = 80
+    max_steps: int = 80  # optimiser steps (with train.epochs: the cap)
+    epochs: float | None = None  # schedule length in epochs of the training queries, at most max_steps steps
+    #                              (null = max_steps); a small collection then gets a short schedule
+    eval_every_epochs: float | None = None  # with epochs: dev evaluation every this many epochs (replaces eval_every)
+    query_subset: int | None = None  # train on this many training queries drawn at random (null = all of them)
+    subset_seed: int | None = None  # seed of the query subset and of heldout_docs (null = the run's seed)
+    heldout_docs: float = 0.0  # share of the corpus never seen in training: their judgments are dropped and they
+    #                            never appear in a training list (frozen regime); retrieval still covers them
+    guard_p: float | None = None  # keep the trained model only if it beats the start model on dev per query
+    #                               (paired randomisation test, p < guard_p, higher mean); else keep the start
+    #                               model (null = off; needs eval_at_start)
     lr: float = 5.0e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1  # share of max_steps with a linear warmup, then linear decay to 0
@@ -247,6 +257,22 @@ class TrainConfig:
             raise fail("train.negatives_run_file", self.negatives_run_file, "train.negatives=run needs a TREC run file")
         for name in ("eval_passage_max_length", "test_passage_max_length"):
             optional_at_least(f"train.{name}", getattr(self, name), MIN_MAX_LENGTH, none="null = the model's")
+        for name in ("epochs", "eval_every_epochs"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not 0 < value < math.inf):
+                raise fail(f"train.{name}", value, "must be a number > 0 or null")
+        if self.eval_every_epochs is not None and self.epochs is None:
+            raise fail("train.eval_every_epochs", self.eval_every_epochs, "needs train.epochs")
+        optional_at_least("train.query_subset", self.query_subset, 1, none="null = all training queries")
+        if isinstance(self.heldout_docs, bool) or not 0 <= self.heldout_docs < 1:
+            raise fail("train.heldout_docs", self.heldout_docs, "must be in [0, 1)")
+        if self.heldout_docs and self.regime != "frozen":
+            raise fail("train.heldout_docs", self.heldout_docs, "needs train.regime=frozen (the lists are the corpus)")
+        if self.guard_p is not None:
+            if isinstance(self.guard_p, bool) or not 0 < self.guard_p <= 1:
+                raise fail("train.guard_p", self.guard_p, "must be in (0, 1] or null (off)")
+            if not self.eval_at_start:
+                raise fail("train.guard_p", self.guard_p, "needs train.eval_at_start=true (the start model's dev run)")
         not_empty("train.eval_split", self.eval_split)
         not_empty("train.eval_metric", self.eval_metric)
         if isinstance(self.frozen, dict):  # built from plain values (the Python API)

@@ -16,7 +16,8 @@ from gradedpr.study.aggregate import (
     rows_to_json,
     summary_csv,
 )
-from gradedpr.study.plan import plan_runs
+from gradedpr.study.blind import blind_study
+from gradedpr.study.plan import plan_runs, seed_major
 from gradedpr.study.plots import plot_dev_curves, plot_test
 from gradedpr.study.runner import execute, run_baselines
 from gradedpr.utils.atomic import atomic_write_text
@@ -29,15 +30,23 @@ def run_study(cfg: DictConfig) -> str:
     split, dev_split = str(study.split), str(study.dev_split)
     regimes = OmegaConf.to_container(study.regimes, resolve=True)
     assert isinstance(regimes, dict)
-    runs = plan_runs(regimes, output, str(study.data.name), split)  # type: ignore[arg-type]
-    if cfg.only:
-        runs = [r for r in runs if r.regime in set(cfg.only)]
+    common = [str(o) for o in study.get("overrides") or []]  # applied to every regime, before its own
+    for spec in regimes.values():
+        spec["overrides"] = [*common, *(spec.get("overrides") or [])]
+    blind = bool(study.get("blind", False))
+    all_runs = plan_runs(regimes, output, str(study.data.name), split, blind=blind)  # type: ignore[arg-type]
+    runs = [r for r in all_runs if not cfg.only or r.regime in set(cfg.only)]
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / "study.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     if cfg.baselines:
         run_baselines(study, output, [dev_split, split])
     if cfg.train_runs:
-        execute(runs, split, python=cfg.get("python"), threads=cfg.get("threads"), jobs=int(cfg.jobs))
+        execute(seed_major(runs, regimes), split, python=cfg.get("python"),  # type: ignore[arg-type]
+                threads=cfg.get("threads"), jobs=int(cfg.jobs), blind=blind)
+    if not cfg.get("aggregate", True):
+        return ""
+    if blind:
+        return blind_study(cfg, regimes, all_runs, output)  # type: ignore[arg-type]
     rows = collect(plan_runs(regimes, output, str(study.data.name), split), output, split,  # type: ignore[arg-type]
                    dev_split=dev_split)
     add_tests(rows, n_permutations=int(cfg.n_permutations), seed=int(cfg.permutation_seed))

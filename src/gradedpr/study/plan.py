@@ -29,11 +29,14 @@ class PlannedRun:
                 f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", "logger=none", "show_progress=false"]
 
 
-def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data: str, split: str) -> list[PlannedRun]:
-    """Every (regime, loss, seed) of ``regimes`` (name -> {overrides, losses, seeds}), in that order.
+def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data: str, split: str,
+              blind: bool = False) -> list[PlannedRun]:
+    """Every (regime, loss, seed) of ``regimes`` (name -> {overrides, losses, seeds, optional data}), in that order.
 
-    Every run of a regime gets the same overrides (identical budget and hyper-parameters), the study's data
-    and ``train.test_split``: the best-dev checkpoint is evaluated once on the test split after training.
+    Every run of a regime gets the same overrides (identical budget and hyper-parameters) and the study's data
+    (or the regime's own ``data``). Without ``blind``, ``train.test_split`` too: the best-dev checkpoint is
+    evaluated once on the test split after training. A ``blind`` study's runs see dev only; their test values
+    are computed apart (:func:`gradedpr.study.blind.score_test`) once every choice is frozen.
     """
     runs: list[PlannedRun] = []
     for regime, spec in regimes.items():
@@ -44,6 +47,16 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
         for loss in spec["losses"]:
             for seed in spec["seeds"]:
                 run_dir = Path(output) / "runs" / regime / f"{loss}-s{int(seed)}"
-                full = (*overrides, f"data={data}", f"train.test_split={split}")
+                full = (*overrides, f"data={spec.get('data') or data}",
+                        *([] if blind else [f"train.test_split={split}"]))
                 runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir))
     return runs
+
+
+def seed_major(runs: Sequence[PlannedRun], regimes: Mapping[str, Mapping[str, Any]]) -> list[PlannedRun]:
+    """``runs`` with every regime's first seed first, then the second seeds...: a study stopped half way has
+    one seed of every row rather than every seed of a few rows."""
+    def position(run: PlannedRun) -> int:
+        return [int(s) for s in regimes[run.regime]["seeds"]].index(run.seed)
+
+    return sorted(runs, key=position)

@@ -32,16 +32,20 @@ log = logging.getLogger(__name__)
 WALL_FILE = "study_wall.json"
 
 
-def is_finished(run: PlannedRun, split: str) -> bool:
-    """A run is finished when its summary holds the test metrics and its per-query test file exists."""
+def is_finished(run: PlannedRun, split: str, blind: bool = False) -> bool:
+    """A run is finished when its summary holds the test metrics and its per-query test file exists (``blind``:
+    when its summary and its best checkpoint exist; test is scored apart)."""
     summary = run.run_dir / TRAIN_SUMMARY
+    if blind:
+        return summary.is_file() and (run.run_dir / "checkpoints" / "best").is_dir()
     if not summary.is_file() or not (run.run_dir / split / METRICS_FILE).is_file():
         return False
     return "test" in json.loads(summary.read_text(encoding="utf-8"))
 
 
 def execute(
-    runs: Sequence[PlannedRun], split: str, python: str | None = None, threads: int | None = None, jobs: int = 1
+    runs: Sequence[PlannedRun], split: str, python: str | None = None, threads: int | None = None, jobs: int = 1,
+    blind: bool = False,
 ) -> None:
     """Run every unfinished run, ``jobs`` at a time; each run's output goes to ``run_dir/train.log``.
 
@@ -54,7 +58,7 @@ def execute(
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    todo = [r for r in runs if not is_finished(r, split)]
+    todo = [r for r in runs if not is_finished(r, split, blind)]
     print(f"study: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to go", flush=True)
     running: list[tuple[PlannedRun, subprocess.Popen[bytes], float, IO[str]]] = []
     finished = 0

@@ -19,6 +19,8 @@ in-batch candidates:
   (hard) candidates, nothing holds down the documents outside the window, and on NFCorpus dev nDCG@10
   fell from 0.30 to 0.16-0.22 within 50 steps (docs/RESULTS.md).
 
+Documents held out of training (``excluded``, the unseen-documents protocol) are masked out of every list.
+
 The lists are built here; the loss is applied to ``scores [B, L]``, ``labels [B, L]`` and ``mask [B, L]``
 exactly as in the in-batch regime.
 """
@@ -109,6 +111,7 @@ class FrozenPassageStep:
         max_judged: int | None = None,
         random_negatives: int = 0,
         seed: int = 0,
+        excluded: frozenset[str] = frozenset(),
     ) -> None:
         if candidates not in CANDIDATES:
             raise ConfigError(f"train.frozen.candidates must be one of {CANDIDATES}, got {candidates!r}")
@@ -136,6 +139,10 @@ class FrozenPassageStep:
         if candidates == "corpus":
             self.matrix = torch.from_numpy(store.load()).to(model.device)
         self._judged_rows: dict[str, tuple[list[int], list[int]]] = {}
+        # documents held out of training (train.heldout_docs): masked from every list
+        self.excluded = torch.zeros(store.num_rows, dtype=torch.bool)
+        if excluded:
+            self.excluded[[corpus.row(d) for d in sorted(excluded)]] = True
 
     # ------------------------------------------------------------------ lists
     def _judged(self, qid: str) -> tuple[list[int], list[int]]:
@@ -156,7 +163,7 @@ class FrozenPassageStep:
             first = self.corpus.row(group.docids[0])
             rows[b, 0], rows[b, first] = first, 0
             labels[b, 0], labels[b, first] = labels[b, first].clone(), labels[b, 0].clone()
-        return FrozenLists(rows, labels, torch.ones(len(groups), n, dtype=torch.bool))
+        return FrozenLists(rows, labels, ~self.excluded[rows])
 
     def topk_rows(self, query_emb: Tensor) -> np.ndarray:
         """Rows of the ``topk`` best documents per query (exact inner-product search over the store)."""
@@ -191,7 +198,7 @@ class FrozenPassageStep:
             chosen = [first, *others]
             seen = set(chosen)
             for row in [*retrieved[b].tolist(), *rng.sample(range(self.store.num_rows), self.random_negatives)]:
-                if row not in seen:
+                if row not in seen and not self.excluded[row]:
                     seen.add(row)
                     chosen.append(int(row))
             lists.append(chosen)

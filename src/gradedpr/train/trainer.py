@@ -159,15 +159,19 @@ class Trainer:
             "settings": asdict(self.s),
         }
 
-    def save(self, directory: Path, with_state: bool, rngs: list[dict[str, Any]] | None = None) -> None:
-        """Write a checkpoint (the caller is rank 0; ``rngs``: every rank's RNG state, for ``with_state``)."""
+    def save(self, directory: Path, with_state: bool, rngs: list[dict[str, Any]] | None = None,
+             model: BiEncoder | None = None) -> None:
+        """Write a checkpoint (the caller is rank 0; ``rngs``: every rank's RNG state, for ``with_state``;
+        ``model``: another model than the one in training, e.g. the start model the guard keeps)."""
+        model = model or self.model
         extra: dict[str, Any] = {TRAINER_STATE: self._state(rngs)} if with_state else {}
-        info = {"step": self.step, "epoch": self.epoch, "best_metric": self.best_metric}
+        step = self.step if model is self.model else 0
+        info = {"step": step, "epoch": self.epoch if model is self.model else 0, "best_metric": self.best_metric}
         extra[TRAINING_INFO] = json.dumps(info, indent=2) + "\n"
-        extra[CARD_FILE] = checkpoint_card(self.model.config, self.run_dir, dim=self.model.dim, step=self.step,
+        extra[CARD_FILE] = checkpoint_card(model.config, self.run_dir, dim=model.dim, step=step,
                                            best_step=self.best_step, evaluations=self.evaluations,
                                            train_settings=asdict(self.s))
-        self.model.save_pretrained(directory, extra_files=extra)
+        model.save_pretrained(directory, extra_files=extra)
 
     def save_last(self) -> None:
         """``checkpoints/last`` with the trainer state; every rank calls this, rank 0 writes."""

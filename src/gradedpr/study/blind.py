@@ -1,0 +1,259 @@
+"""Blind studies (``study.blind: true``): training runs see train and dev only; test is scored apart.
+
+Protocol (docs/RESULTS.md): every run picks its checkpoint on dev (best dev evaluation, then the start-model
+guard). Test values are computed only by ``scripts/study.py study=<name> test=true`` (:func:`score_test`), once
+every recipe and hyper-parameter is frozen; until then the summary holds dev values only.
+
+The evidence (:func:`blind_study`) is written under the study's ``docs`` directory so that any reported p-value
+can be recomputed from a clone: ``perquery/<split>/<regime>.<variant>.json`` holds every per-query value
+(the zero-shot start model's and each run's, per seed), ``summary.json`` every mean and paired test,
+``summary.md`` the tables. Variants: ``all`` (the regime's qrels) and, for a regime with held-out documents,
+``unseen`` (only the judgments of documents no training query saw, over the queries that have at least one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from gradedpr.data.collection import Collection
+from gradedpr.data.from_config import collection_from_config
+from gradedpr.data.runs import read_trec_run
+from gradedpr.data.subsets import heldout_documents, only_documents
+from gradedpr.evaluation.metrics import evaluate_run
+from gradedpr.evaluation.report import write_run_and_metrics
+from gradedpr.evaluation.significance import paired_t_test, randomization_test
+from gradedpr.filenames import METRICS_FILE, RUN_CONFIG, RUN_FILE, TRAIN_SUMMARY
+from gradedpr.index.dense import DenseIndex
+from gradedpr.index.faiss_build import IndexSpec
+from gradedpr.index.retrieval import build_dense_index, retrieve
+from gradedpr.model.biencoder import BiEncoder
+from gradedpr.study.plan import PlannedRun
+from gradedpr.study.runner import WALL_FILE, is_finished
+from gradedpr.types import Qrels
+from gradedpr.utils.atomic import atomic_write_text
+from gradedpr.utils.device import pick_device
+
+log = logging.getLogger(__name__)
+MEASURE = "ndcg@10"
+TRAINED_SUFFIX = "_trained"
+"""``<split>_trained/``: test of the checkpoint the guard refused (``checkpoints/trained_best``)."""
+
+
+# ---------------------------------------------------------------------------------------------- test phase
+def run_config(run: PlannedRun) -> dict[str, Any]:
+    """The resolved settings a run recorded (``config.yaml``)."""
+    config = OmegaConf.to_container(OmegaConf.load(run.run_dir / RUN_CONFIG), resolve=False)
+    assert isinstance(config, dict)
+    return {str(k): v for k, v in config.items()}
+
+
+def run_data(run: PlannedRun) -> dict[str, Any]:
+    data = run_config(run)["data"]
+    assert isinstance(data, dict)
+    return {str(k): v for k, v in data.items()}
+
+
+def score_test(runs: Sequence[PlannedRun], split: str, k: int = 100) -> int:
+    """Score every finished run's selected checkpoint (``checkpoints/best``) on ``split`` into
+    ``<run_dir>/<split>/`` (and a refused ``checkpoints/trained_best`` into ``<run_dir>/<split>_trained/``).
+    Runs already scored are skipped; returns how many checkpoints were scored."""
+    collections: dict[str, Collection] = {}
+    indexes: dict[str, DenseIndex] = {}
+    scored = 0
+    device = pick_device("auto")
+    for run in runs:
+        if not is_finished(run, split, blind=True):
+            continue
+        config = run_config(run)
+        data = config["data"]
+        if data["name"] not in collections:
+            collections[data["name"]] = collection_from_config(data, splits=[split])
+        collection = collections[data["name"]]
+        store = config["train"].get("embeddings_dir") if config["train"]["regime"] == "frozen" else None
+        for name, target in (("best", run.run_dir / split), ("trained_best", run.run_dir / f"{split}{TRAINED_SUFFIX}")):
+            checkpoint = run.run_dir / "checkpoints" / name
+            if not checkpoint.is_dir() or (target / METRICS_FILE).is_file():
+                continue
+            model = BiEncoder.from_pretrained(checkpoint).to(device)
+            index = indexes.get(str(store)) if store else None
+            if store and index is None:  # the frozen passage encoder: the one corpus encoding serves every run
+                index = build_dense_index(model, collection.corpus, IndexSpec("flat"), embeddings_dir=store,
+                                          show_progress=False)
+                assert index is not None
+                indexes[str(store)] = index
+            result = write_run_and_metrics(retrieve(model, collection, split, k=k, index=index, show_progress=False),
+                                           collection.qrels[split], target, tag=f"{run.run_dir.name}-{name}",
+                                           extra={"split": split, "checkpoint": name})
+            scored += 1
+            print(f"{run.name} ({name}) {split}: {MEASURE} {result.mean[MEASURE]:.4f}", flush=True)
+    return scored
+
+
+# ---------------------------------------------------------------------------------------------- evidence
+def _per_query(run_file: Path, qrels: Qrels) -> dict[str, float]:
+    result = evaluate_run(read_trec_run(run_file), qrels, [MEASURE])
+    return {qid: values[MEASURE] for qid, values in result.per_query.items()}
+
+
+def paired(a: Mapping[str, float], b: Mapping[str, float], n_permutations: int, seed: int) -> dict[str, Any]:
+    """Paired comparison of per-query values over the queries of ``b``: diff, p (randomisation, t), W/T/L."""
+    qids = sorted(b)
+    x = np.array([a[q] for q in qids])
+    y = np.array([b[q] for q in qids])
+    return {"diff": float(x.mean() - y.mean()),
+            "p_perm": randomization_test(x, y, n_permutations=n_permutations, seed=seed),
+            "p_t": paired_t_test(x, y),
+            "wins": int((x > y).sum()), "ties": int((x == y).sum()), "losses": int((x < y).sum())}
+
+
+def seed_mean(per_seed: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Per-query values averaged over seeds (every seed must cover the same queries)."""
+    seeds = list(per_seed.values())
+    qids = sorted(seeds[0])
+    if any(sorted(s) != qids for s in seeds[1:]):
+        raise ValueError("the seeds of a row were evaluated on different queries")
+    return {q: float(np.mean([s[q] for s in seeds])) for q in qids}
+
+
+def _variants(spec: Mapping[str, Any], collection: Collection, split: str) -> dict[str, Qrels]:
+    qrels = collection.qrels[split]
+    variants = {"all": qrels}
+    heldout = spec.get("heldout")
+    if heldout:
+        docs = heldout_documents(list(collection.corpus.ids), float(heldout["fraction"]), int(heldout["seed"]))
+        variants["unseen"] = only_documents(qrels, docs)
+    return variants
+
+
+def _summaries(runs: Sequence[PlannedRun]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for run in runs:
+        path = run.run_dir / TRAIN_SUMMARY
+        if path.is_file():
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            wall = run.run_dir / WALL_FILE
+            summary["wall"] = json.loads(wall.read_text(encoding="utf-8")) if wall.is_file() else None
+            out[run.name] = summary
+    return out
+
+
+def regime_evidence(regime: str, spec: Mapping[str, Any], runs: Sequence[PlannedRun], collection: Collection,
+                    zeroshot_dir: Path, split: str, n_permutations: int, seed: int,
+                    run_subdir: str | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Rows (one per loss and variant) and the per-query evidence of one regime on ``split``."""
+    rows: list[dict[str, Any]] = []
+    evidence: dict[str, dict[str, Any]] = {}
+    summaries = _summaries(runs)
+    for variant, qrels in _variants(spec, collection, split).items():
+        zeroshot = _per_query(zeroshot_dir / split / RUN_FILE, qrels)
+        per_loss: dict[str, dict[str, dict[str, float]]] = {}
+        for run in runs:
+            run_file = run.run_dir / (run_subdir or split) / RUN_FILE
+            if run_file.is_file():
+                per_loss.setdefault(run.loss, {})[str(run.seed)] = _per_query(run_file, qrels)
+        evidence[variant] = {"measure": MEASURE, "split": split, "variant": variant, "zeroshot": zeroshot,
+                             "runs": per_loss}
+        means = {loss: seed_mean(seeds) for loss, seeds in per_loss.items()}
+        for loss, seeds in per_loss.items():
+            values = [float(np.mean(list(s.values()))) for s in seeds.values()]
+            zs_mean = float(np.mean(list(zeroshot.values())))
+            members = [summaries.get(f"{regime}-{loss}-s{s}", {}) for s in seeds]
+            row: dict[str, Any] = {
+                "regime": regime, "loss": loss, "variant": variant, "split": split, "queries": len(zeroshot),
+                "seeds": sorted(int(s) for s in seeds), "per_seed": values,
+                "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "zeroshot": zs_mean,
+                "seeds_worse_than_zeroshot": int(sum(v < zs_mean for v in values)),
+                "kept_start": int(sum(m.get("selected") == "start" for m in members)),
+                "best_steps": [m.get("best_step") for m in members], "steps": [m.get("steps") for m in members],
+                "minutes": [round(m["wall"]["seconds"] / 60, 1) for m in members if m.get("wall")],
+                "tests": {"zeroshot": paired(means[loss], zeroshot, n_permutations, seed)},
+            }
+            for control in spec.get("controls") or []:
+                if control != loss and control in means:
+                    row["tests"][control] = paired(means[loss], means[control], n_permutations, seed)
+            rows.append(row)
+    return rows, evidence
+
+
+def _fmt_test(test: Mapping[str, Any] | None) -> str:
+    if not test:
+        return ""
+    return (f"{test['diff']:+.4f}, p {test['p_perm']:.4f} / {test['p_t']:.4f}, "
+            f"{test['wins']}/{test['ties']}/{test['losses']}")
+
+
+def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """One table: each row's mean +- std over seeds, its tests against zero-shot and its binary controls."""
+    head = ("| split | regime | variant | loss | seeds | queries | nDCG@10 mean +- std | zero-shot | "
+            "vs zero-shot: diff, p perm / p t, W/T/L | vs graded_infonce_binary | vs nll_all | seeds < zero-shot "
+            "| guard kept start | best steps | steps | min/run |\n|---|---|---|---|---:|---:|---:|---:|---|---|---|---:"
+            "|---:|---|---|---|\n")
+    lines = []
+    for r in rows:
+        tests = r["tests"]
+        lines.append(
+            f"| {r['split']} | {r['regime']} | {r['variant']} | {r['loss']} | {len(r['seeds'])} | {r['queries']} | "
+            f"{r['mean']:.4f} +- {r['std']:.4f} | {r['zeroshot']:.4f} | {_fmt_test(tests.get('zeroshot'))} | "
+            f"{_fmt_test(tests.get('graded_infonce_binary'))} | {_fmt_test(tests.get('nll_all'))} | "
+            f"{r['seeds_worse_than_zeroshot']} | {r['kept_start']} | {', '.join(map(str, r['best_steps']))} | "
+            f"{', '.join(map(str, r['steps']))} | {', '.join(map(str, r['minutes']))} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs: Sequence[PlannedRun],
+                output: Path) -> str:
+    """Score test when ``cfg.test`` (and only then), then write the evidence and the tables of every split
+    scored so far: dev always (the selected checkpoint's dev run, written by the guard), test once scored."""
+    study = cfg.study
+    split, dev_split = str(study.split), str(study.dev_split)
+    if cfg.get("test"):
+        score_test(runs, split)
+    docs = Path(str(cfg.docs))
+    n_perm, perm_seed = int(cfg.n_permutations), int(cfg.permutation_seed)
+    collections: dict[str, Collection] = {}
+    all_rows: list[dict[str, Any]] = []
+    splits = [dev_split] + ([split] if cfg.get("test") or any((r.run_dir / split).is_dir() for r in runs) else [])
+    sections: list[str] = []
+    for current in splits:
+        for variant_subdir in ([None] if current == dev_split else [None, f"{split}{TRAINED_SUFFIX}"]):
+            rows_here: list[dict[str, Any]] = []
+            for regime, spec in regimes.items():
+                members = [r for r in runs if r.regime == regime and (r.run_dir / RUN_CONFIG).is_file()]
+                if not members:
+                    continue
+                data = run_data(members[0])  # the data every run of the regime trained on, as it recorded it
+                key = str(data["name"])
+                if key not in collections:
+                    collections[key] = collection_from_config(data, splits=[dev_split, split])
+                subdir = variant_subdir
+                if subdir is not None:  # unguarded: the refused checkpoint where the guard kept the start model
+                    members = [r for r in members if (r.run_dir / subdir / RUN_FILE).is_file()]
+                    if not members:
+                        continue
+                rows, evidence = regime_evidence(regime, spec, members, collections[key], output / "baselines"
+                                                 / "zeroshot", current, n_perm, perm_seed, run_subdir=subdir)
+                label = current if subdir is None else subdir
+                for row in rows:
+                    row["split"] = label
+                for variant, values in evidence.items():
+                    atomic_write_text(docs / "perquery" / label / f"{regime}.{variant}.json",
+                                      json.dumps(values, indent=0, sort_keys=True) + "\n")
+                rows_here.extend(rows)
+            if rows_here:
+                sections.append(markdown(rows_here))
+                all_rows.extend(rows_here)
+    text = "\n".join(sections)
+    atomic_write_text(docs / "summary.md", text)
+    atomic_write_text(docs / "summary.json", json.dumps({"measure": MEASURE, "n_permutations": n_perm,
+                                                         "permutation_seed": perm_seed, "rows": all_rows},
+                                                        indent=1) + "\n")
+    print(text)
+    return text

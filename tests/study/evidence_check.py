@@ -1,0 +1,51 @@
+"""Recompute a blind study's reported paired tests from its per-query evidence files, independently of
+gradedpr.study (scipy for the t-test and a permutation test; numpy for means)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from gradedpr.evaluation.significance import randomization_test
+
+
+def row_values(docs: Path, row: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query values of ``row`` (averaged over its seeds) and of what it was compared with (``name``)."""
+    evidence = json.loads((docs / "perquery" / row["split"] / f"{row['regime']}.{row['variant']}.json").read_text())
+
+    def seed_mean(loss: str) -> dict[str, float]:
+        seeds = [evidence["runs"][loss][str(s)] for s in row["seeds"]] if loss == row["loss"] else \
+            list(evidence["runs"][loss].values())
+        return {q: float(np.mean([s[q] for s in seeds])) for q in seeds[0]}
+
+    mine = seed_mean(row["loss"])
+    other = evidence["zeroshot"] if name == "zeroshot" else seed_mean(name)
+    qids = sorted(other)
+    return np.array([mine[q] for q in qids]), np.array([other[q] for q in qids])
+
+
+def check_summary(docs: Path, permutation_slack: float = 0.03) -> int:
+    """Assert every test in ``docs/summary.json`` follows from ``docs/perquery``; returns how many were checked."""
+    summary = json.loads((docs / "summary.json").read_text())
+    checked = 0
+    for row in summary["rows"]:
+        for name, test in row["tests"].items():
+            a, b = row_values(docs, row, name)
+            assert abs((a.mean() - b.mean()) - test["diff"]) < 1e-12
+            assert abs(a.mean() - row["mean"]) < 1e-12 or name != "zeroshot" or len(row["seeds"]) > 1 or \
+                abs(a.mean() - row["per_seed"][0]) < 1e-12
+            if np.all(a == b):
+                continue
+            assert abs(stats.ttest_rel(a, b).pvalue - test["p_t"]) < 1e-9
+            assert randomization_test(a, b, summary["n_permutations"], summary["permutation_seed"]) == test["p_perm"]
+            scipy_p = stats.permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples",
+                                             n_resamples=summary["n_permutations"], random_state=1).pvalue
+            assert abs(scipy_p - test["p_perm"]) < permutation_slack  # another Monte-Carlo draw of the same test
+            assert (test["wins"], test["ties"], test["losses"]) == (int((a > b).sum()), int((a == b).sum()),
+                                                                    int((a < b).sum()))
+            checked += 1
+    return checked

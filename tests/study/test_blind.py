@@ -1,0 +1,85 @@
+"""Blind studies: runs see dev only; the evidence (per-query values, paired tests, tables) is written so that
+every p-value can be recomputed, including on documents held out of training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evidence_check import check_summary
+from omegaconf import OmegaConf
+
+from gradedpr.data.runs import write_trec_run
+from gradedpr.data.subsets import heldout_documents
+from gradedpr.study.blind import blind_study
+from gradedpr.study.plan import plan_runs, seed_major
+from gradedpr.study.runner import is_finished
+from test_end_to_end import TOPICS, write_tiny_beir
+
+REGIMES = {
+    "few": {"overrides": ["experiment=x", "train.query_subset=2"], "losses": ["graded_infonce"], "seeds": [1, 2, 3]},
+    "unseen": {"overrides": ["experiment=x", "train.heldout_docs=0.5"], "losses": ["graded_infonce", "nll_all"],
+               "seeds": [1, 2], "controls": ["nll_all"], "heldout": {"fraction": 0.5, "seed": 0}},
+}
+
+
+def test_blind_runs_never_get_a_test_split_and_run_seed_major(tmp_path: Path) -> None:
+    runs = plan_runs(REGIMES, tmp_path, "tiny", "test", blind=True)
+    assert all("train.test_split=test" not in r.command("python") for r in runs)
+    assert all("data=tiny" in r.command("python") for r in runs)
+    assert any("train.test_split=test" in r.command("python") for r in plan_runs(REGIMES, tmp_path, "tiny", "test"))
+    ordered = seed_major(runs, REGIMES)
+    assert [(r.regime, r.seed) for r in ordered[:3]] == [("few", 1), ("unseen", 1), ("unseen", 1)]
+    assert [r.seed for r in ordered] == [1, 1, 1, 2, 2, 2, 3]
+    other = plan_runs({"g": {"losses": ["nll"], "seeds": [1], "data": "other"}}, tmp_path, "tiny", "test")
+    assert "data=other" in other[0].command("python")
+
+
+def fake_run(run_dir: Path, data: Path, split: str, rng: np.random.Generator, selected: str = "trained") -> None:
+    """What a finished blind run leaves: config, summary with the guard's choice, the selected model's dev run."""
+    (run_dir / "checkpoints" / "best").mkdir(parents=True)
+    config = {"data": {"name": "tiny", "path": str(data), "format": "beir", "builtin": False,
+                       "splits": ["train", "dev", "test"], "qrels_files": None, "corpus_file": None,
+                       "queries_file": None},
+              "train": {"regime": "frozen", "embeddings_dir": None}}
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(config))
+    (run_dir / "train_summary.json").write_text(json.dumps({"steps": 10, "best_step": 4, "selected": selected}))
+    docs = [f"{t}-{i}" for t in TOPICS for i in range(4)]
+    queries = {"dev": ["q3", "q4", "q5"], "test": ["q6", "q7", "q8"]}[split]
+    run = {q: {d: float(rng.uniform()) for d in docs} for q in queries}
+    write_trec_run(run_dir / split / "run.trec", run, tag="fake")
+
+
+def test_blind_study_writes_recomputable_evidence_with_unseen_variant(tmp_path: Path) -> None:
+    data = write_tiny_beir(tmp_path / "tiny")
+    output = tmp_path / "study"
+    runs = plan_runs(REGIMES, output, "tiny", "test", blind=True)
+    rng = np.random.default_rng(0)
+    for i, run in enumerate(runs):
+        fake_run(run.run_dir, data, "dev", rng, selected="start" if i == 0 else "trained")
+        assert is_finished(run, "test", blind=True) and not is_finished(run, "test")
+    fake_run(output / "baselines" / "zeroshot", data, "dev", rng)
+    cfg = OmegaConf.create({"study": {"split": "test", "dev_split": "dev", "data": {"name": "tiny"}},
+                            "docs": str(tmp_path / "docs"), "n_permutations": 2000, "permutation_seed": 0,
+                            "test": False})
+    table = blind_study(cfg, REGIMES, runs, output)
+    summary = json.loads((tmp_path / "docs" / "summary.json").read_text())
+    assert {r["split"] for r in summary["rows"]} == {"dev"}  # blind: no test before test=true
+    keys = {(r["regime"], r["loss"], r["variant"]) for r in summary["rows"]}
+    assert keys == {("few", "graded_infonce", "all"), ("unseen", "graded_infonce", "all"),
+                    ("unseen", "nll_all", "all"), ("unseen", "graded_infonce", "unseen"),
+                    ("unseen", "nll_all", "unseen")}
+    few = next(r for r in summary["rows"] if r["regime"] == "few")
+    assert few["kept_start"] == 1 and len(few["per_seed"]) == 3
+    assert few["std"] == pytest.approx(float(np.std(few["per_seed"], ddof=1)))
+    unseen = next(r for r in summary["rows"] if r["variant"] == "unseen" and r["loss"] == "graded_infonce")
+    assert "nll_all" in unseen["tests"] and "zeroshot" in unseen["tests"]
+    # the unseen variant keeps only judgments of held-out documents, over queries that have one
+    held = heldout_documents([f"{t}-{i}" for t in TOPICS for i in range(4)], 0.5, 0)
+    evidence = json.loads((tmp_path / "docs" / "perquery" / "dev" / "unseen.unseen.json").read_text())
+    want_queries = {f"q{t}" for t in (3, 4, 5) if any(f"{TOPICS[t]}-{i}" in held for i in range(4))}
+    assert set(evidence["zeroshot"]) == want_queries
+    assert check_summary(tmp_path / "docs", permutation_slack=0.2) >= 1  # few queries: a looser Monte-Carlo match
+    assert "| dev | unseen | unseen | graded_infonce |" in table
