@@ -104,22 +104,26 @@ def test_generalization_settings_guard_subset_heldout_epochs(tiny_model_dir: Pat
     pass (p < 1e-6 with 10,000 sign flips) keeps the start model as checkpoints/best and says so."""
     data = write_tiny_beir(tmp_path / "tiny")
     run_dir = tmp_path / "guarded"
+    # dev = the training queries, so that a trained checkpoint surely wins on dev and the guard must refuse it
     out = run_script("train.py", *common(data, tiny_model_dir, run_dir), "train.regime=frozen",
                      f"train.embeddings_dir={tmp_path / 'emb'}", "train.query_subset=2", "train.heldout_docs=0.25",
-                     "train.subset_seed=3", "train.epochs=3", "train.eval_every_epochs=1", "train.guard_p=1e-6")
+                     "train.subset_seed=3", "train.epochs=3", "train.eval_every_epochs=1", "train.guard_p=1e-6",
+                     "train.eval_split=train")
     assert "query subset: 2 of 3 training queries (seed 3)" in out
     assert "unseen documents: 9 of 36 held out of training (seed 3)" in out
     assert "schedule: 3 epochs of 2 training queries = 3 steps (cap 4), dev every 1 steps" in out
     summary = json.loads((run_dir / "train_summary.json").read_text())
-    assert summary["steps"] == 3 and summary["selected"] == "start" and summary["selected_step"] == 0
+    assert summary["steps"] == 3 and summary["best_step"] > 0
+    assert summary["selected"] == "start" and summary["selected_step"] == 0 and "keeps the START model" in out
+    assert summary["guard"]["keep_trained"] is False and summary["guard"]["level"] == 1e-6
+    assert summary["guard"]["trained"] == pytest.approx(summary["best_dev_metric"])
     best = BiEncoder.from_pretrained(run_dir / "checkpoints" / "best")
     start = BiEncoder.from_pretrained(tiny_model_dir, passage_max_length=best.config.passage_max_length)
     assert encoder_fingerprint(best, "query") == encoder_fingerprint(start, "query")  # the start model, kept
-    if summary["best_step"] != 0:  # a trained checkpoint won on dev: the guard refused it and kept it aside
-        assert summary["guard"]["keep_trained"] is False and summary["guard"]["level"] == 1e-6
-        assert (run_dir / "checkpoints" / "trained_best" / "gradedpr.json").is_file()
-        assert "keeps the START model" in out
-    dev = json.loads((run_dir / "dev" / "metrics.json").read_text())
-    assert dev["extra"]["selected"] == "start" and set(dev["per_query"]) == {"q3", "q4", "q5"}
-    assert set(read_trec_run(run_dir / "dev" / "run.trec")) == {"q3", "q4", "q5"}
+    refused = BiEncoder.from_pretrained(run_dir / "checkpoints" / "trained_best")  # kept aside for inspection
+    assert encoder_fingerprint(refused, "query") != encoder_fingerprint(start, "query")
+    dev = json.loads((run_dir / "train" / "metrics.json").read_text())
+    assert dev["extra"]["selected"] == "start" and set(dev["per_query"]) == {"q0", "q1", "q2"}
+    assert dev["mean"]["ndcg@10"] == pytest.approx(summary["guard"]["start"])
+    assert set(read_trec_run(run_dir / "train" / "run.trec")) == {"q0", "q1", "q2"}
     check_test_outputs(run_dir)  # the test split scores the kept (start) model

@@ -250,10 +250,11 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
             result = trainer.train()
             if not dist.is_main:
                 return result
-            if t.guard_p is not None:
+            if t.guard_p is not None or t.interpolate:
                 apply_guard(trainer, lambda: BiEncoder.from_pretrained(str(app.model.name_or_path),
                                                                    **model_overrides(asdict(app.model))),
-                            collection.qrels[eval_split], lambda m: retrieve_split(m, eval_split), t.guard_p)
+                            collection.qrels[eval_split], lambda m: retrieve_split(m, eval_split), t.guard_p,
+                            t.interpolate)
             if test_split:
                 best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
                 best_model = BiEncoder.from_pretrained(best).to(model.device)

@@ -208,6 +208,9 @@ class TrainConfig:
     subset_seed: int | None = None  # seed of the query subset and of heldout_docs (null = the run's seed)
     heldout_docs: float = 0.0  # share of the corpus never seen in training: their judgments are dropped and they
     #                            never appear in a training list (frozen regime); retrieval still covers them
+    interpolate: list[float] = field(default_factory=list)  # WiSE-FT: try these mixing weights in (0, 1) between
+    #                          the start and the best checkpoint's weights after training, keep the best on dev
+    #                          (before the guard; empty = off)
     guard_p: float | None = None  # keep the trained model only if it beats the start model on dev per query
     #                               (paired randomisation test, p < guard_p, higher mean); else keep the start
     #                               model (null = off; needs eval_at_start)
@@ -268,6 +271,11 @@ class TrainConfig:
             raise fail("train.heldout_docs", self.heldout_docs, "must be in [0, 1)")
         if self.heldout_docs and self.regime != "frozen":
             raise fail("train.heldout_docs", self.heldout_docs, "needs train.regime=frozen (the lists are the corpus)")
+        for alpha in self.interpolate:
+            if isinstance(alpha, bool) or not 0 < alpha < 1:
+                raise fail("train.interpolate", list(self.interpolate), "mixing weights must be in (0, 1)")
+        if self.interpolate and not self.eval_at_start:
+            raise fail("train.interpolate", list(self.interpolate), "needs train.eval_at_start=true")
         if self.guard_p is not None:
             if isinstance(self.guard_p, bool) or not 0 < self.guard_p <= 1:
                 raise fail("train.guard_p", self.guard_p, "must be in (0, 1] or null (off)")

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from gradedpr.evaluation.significance import randomization_test
 from gradedpr.filenames import TRAIN_SUMMARY
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.config import CONFIG_NAME
+from gradedpr.train.interpolate import choose_mix
 from gradedpr.types import Run
 from gradedpr.utils.atomic import atomic_write_text
 
@@ -75,12 +76,17 @@ def guard(start: Mapping[str, float], trained: Mapping[str, float], level: float
 
 
 def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels: Mapping[str, Mapping[str, int]],
-                retrieve_dev: Callable[[BiEncoder], Run], level: float) -> GuardDecision | None:
-    """Run the guard after training (rank 0): compare the best checkpoint with the start model on dev per query;
-    when the trained model is not kept, ``checkpoints/best`` becomes the start model (the refused checkpoint
-    moves to ``checkpoints/trained_best``). Records the decision in
-    ``train_summary.json`` (``guard``, ``selected``) and the selected model's dev run and per-query values in
-    ``<run_dir>/<eval split>/`` (``run.trec``, ``metrics.json``)."""
+                retrieve_dev: Callable[[BiEncoder], Run], level: float | None,
+                alphas: Sequence[float] = ()) -> GuardDecision | None:
+    """Choose what ``checkpoints/best`` holds after training (rank 0).
+
+    1. With ``alphas`` (``train.interpolate``): the best-dev checkpoint is mixed with the start model's weights
+       (:mod:`gradedpr.train.interpolate`); the mix with the best dev value replaces it.
+    2. With ``level`` (``train.guard_p``): the candidate is compared with the start model on dev per query
+       (:func:`guard`); when it is not kept, ``checkpoints/best`` becomes the start model.
+    A replaced trained checkpoint moves to ``checkpoints/trained_best``. Records ``selected`` (``trained`` or
+    ``start``), ``guard`` and ``interpolation`` in ``train_summary.json``, and the selected model's dev run and
+    per-query values in ``<run_dir>/<eval split>/`` (``run.trec``, ``metrics.json``)."""
     metric, split = trainer.s.eval_metric, trainer.s.eval_split
     summary_path = trainer.run_dir / TRAIN_SUMMARY
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -88,20 +94,35 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
     start_run = retrieve_dev(start_model)
     start_result = evaluate_run(start_run, dev_qrels, [metric])
     decision: GuardDecision | None = None
+    aside = trainer.best_dir.with_name(TRAINED_BEST)
     if trainer.best_step not in (None, 0) and trainer.best_dir.exists():
         best_model = BiEncoder.from_pretrained(trainer.best_dir).to(trainer.model.device)
         best_run = retrieve_dev(best_model)
         best_result = evaluate_run(best_run, dev_qrels, [metric])
-        decision = guard({q: v[metric] for q, v in start_result.per_query.items()},
-                         {q: v[metric] for q, v in best_result.per_query.items()}, level)
-        log.info(decision.describe(metric))
-        selected, kept_run = ("trained", best_run) if decision.keep_trained else ("start", start_run)
+        if alphas:
+            choice, mixed = choose_mix(start_model, best_model, alphas, best_result.mean[metric],
+                                       lambda m: evaluate_run(retrieve_dev(m), dev_qrels, [metric]).mean[metric])
+            summary["interpolation"] = {"alpha": choice.alpha, "dev": {str(a): v for a, v in choice.dev.items()}}
+            log.info("interpolation with the start model: dev %s %s; alpha %g kept", metric,
+                     ", ".join(f"{a:g}: {v:.4f}" for a, v in sorted(choice.dev.items())), choice.alpha)
+            if choice.alpha < 1:
+                _move_checkpoint(trainer.best_dir, aside)
+                trainer.save(trainer.best_dir, with_state=False, model=mixed)
+                best_run = retrieve_dev(mixed)
+                best_result = evaluate_run(best_run, dev_qrels, [metric])
+        keep = True
+        if level is not None:
+            decision = guard({q: v[metric] for q, v in start_result.per_query.items()},
+                             {q: v[metric] for q, v in best_result.per_query.items()}, level)
+            log.info(decision.describe(metric))
+            keep = decision.keep_trained
+        selected, kept_run = ("trained", best_run) if keep else ("start", start_run)
     else:
-        log.info("guard: the best dev checkpoint is the start model (step 0); it is kept")
+        log.info("the best dev checkpoint is the start model (step 0); it is kept")
         selected, kept_run = "start", start_run
     if selected == "start":
-        if decision is not None:  # the refused checkpoint stays inspectable beside the kept start model
-            _move_checkpoint(trainer.best_dir, trainer.best_dir.with_name(TRAINED_BEST))
+        if decision is not None and not aside.exists():  # the refused checkpoint stays inspectable
+            _move_checkpoint(trainer.best_dir, aside)
         trainer.save(trainer.best_dir, with_state=False, model=start_model)
     write_run_and_metrics(kept_run, dev_qrels, trainer.run_dir / split, tag=f"{trainer.run_dir.name}-{selected}",
                           extra={"split": split, "selected": selected})
