@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.evaluation.report import write_run_and_metrics
-from gradedpr.filenames import METRICS_FILE, TRAIN_SUMMARY
+from gradedpr.filenames import METRICS_FILE, TRAIN_SUMMARY, TRAINER_STATE
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
 from gradedpr.model.biencoder import BiEncoder
@@ -68,8 +68,14 @@ def execute(
         while pending and len(running) < jobs:
             run = pending.pop(0)
             run.run_dir.mkdir(parents=True, exist_ok=True)
-            out: IO[str] = open(run.run_dir / "train.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-            process = subprocess.Popen(run.command(python), stdout=out, stderr=subprocess.STDOUT, env=env)
+            last = run.run_dir / "checkpoints" / "last"
+            resume = (last / TRAINER_STATE).is_file()  # an interrupted run continues from its last checkpoint
+            command = run.command(python) + ([f"resume_from={last}"] if resume else [])
+            out: IO[str] = open(run.run_dir / "train.log", "a" if resume else "w",  # noqa: SIM115 (closed below)
+                                encoding="utf-8")
+            if resume:
+                print(f"{run.name}: resuming from {last}", flush=True)
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
             running.append((run, process, time.perf_counter(), out))
         time.sleep(0.5)
         for entry in list(running):
