@@ -83,3 +83,38 @@ def test_blind_study_writes_recomputable_evidence_with_unseen_variant(tmp_path: 
     assert set(evidence["zeroshot"]) == want_queries
     assert check_summary(tmp_path / "docs", permutation_slack=0.2) >= 1  # few queries: a looser Monte-Carlo match
     assert "| dev | unseen | unseen | graded_infonce |" in table
+
+
+def test_score_test_scores_the_selected_and_the_refused_checkpoint_once(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from gradedpr.model.biencoder import BiEncoder
+    from gradedpr.study.blind import score_test
+
+    data = write_tiny_beir(tmp_path / "tiny")
+    regimes = {"few": {"losses": ["graded_infonce"], "seeds": [1, 2]}}
+    runs = plan_runs(regimes, tmp_path / "study", "tiny", "test", blind=True)
+    rng = np.random.default_rng(1)
+    model = BiEncoder.from_pretrained(tiny_model_dir)
+    for run in runs:
+        fake_run(run.run_dir, data, "dev", rng)
+        (run.run_dir / "config.yaml").write_text((run.run_dir / "config.yaml").read_text().replace(
+            "regime: frozen", "regime: full"))
+        model.save_pretrained(run.run_dir / "checkpoints" / "best")
+    model.save_pretrained(runs[0].run_dir / "checkpoints" / "trained_best")  # the guard refused this one
+    assert score_test(runs, "test", k=10) == 3
+    for run in runs:
+        metrics = json.loads((run.run_dir / "test" / "metrics.json").read_text())
+        assert set(metrics["per_query"]) == {"q6", "q7", "q8"} and metrics["extra"]["checkpoint"] == "best"
+    assert (runs[0].run_dir / "test_trained" / "run.trec").is_file()
+    assert not (runs[1].run_dir / "test_trained").exists()
+    assert score_test(runs, "test", k=10) == 0  # scored once: a rerun changes nothing
+    # the aggregate now has test rows, and a no-guard view that takes the refused checkpoint where there is one
+    fake_run(tmp_path / "study" / "baselines" / "zeroshot", data, "dev", rng)
+    fake_run_test = tmp_path / "study" / "baselines" / "zeroshot"
+    write_trec_run(fake_run_test / "test" / "run.trec", {q: {"apple-0": 1.0} for q in ("q6", "q7", "q8")}, tag="z")
+    cfg = OmegaConf.create({"study": {"split": "test", "dev_split": "dev", "data": {"name": "tiny"}},
+                            "docs": str(tmp_path / "docs"), "n_permutations": 500, "permutation_seed": 0,
+                            "test": False})
+    blind_study(cfg, regimes, runs, tmp_path / "study")
+    splits = {r["split"] for r in json.loads((tmp_path / "docs" / "summary.json").read_text())["rows"]}
+    assert splits == {"dev", "test", "test_no_guard"}
+    assert (tmp_path / "docs" / "perquery" / "test_no_guard" / "few.all.json").is_file()

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 MEASURE = "ndcg@10"
 TRAINED_SUFFIX = "_trained"
 """``<split>_trained/``: test of the checkpoint the guard refused (``checkpoints/trained_best``)."""
+UNGUARDED = "_no_guard"
+"""The test view without the guard: each run's refused candidate where the guard refused one."""
 
 
 # ---------------------------------------------------------------------------------------------- test phase
@@ -146,8 +148,9 @@ def _summaries(runs: Sequence[PlannedRun]) -> dict[str, dict[str, Any]]:
 
 def regime_evidence(regime: str, spec: Mapping[str, Any], runs: Sequence[PlannedRun], collection: Collection,
                     zeroshot_dir: Path, split: str, n_permutations: int, seed: int,
-                    run_subdir: str | None = None) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Rows (one per loss and variant) and the per-query evidence of one regime on ``split``."""
+                    run_subdirs: Sequence[str] = ()) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Rows (one per loss and variant) and the per-query evidence of one regime on ``split``; each run's run file
+    is the first of ``<run_dir>/<run_subdirs>/run.trec`` that exists (default: ``<split>``)."""
     rows: list[dict[str, Any]] = []
     evidence: dict[str, dict[str, Any]] = {}
     summaries = _summaries(runs)
@@ -155,8 +158,9 @@ def regime_evidence(regime: str, spec: Mapping[str, Any], runs: Sequence[Planned
         zeroshot = _per_query(zeroshot_dir / split / RUN_FILE, qrels)
         per_loss: dict[str, dict[str, dict[str, float]]] = {}
         for run in runs:
-            run_file = run.run_dir / (run_subdir or split) / RUN_FILE
-            if run_file.is_file():
+            candidates = [run.run_dir / sub / RUN_FILE for sub in (run_subdirs or [split])]
+            run_file = next((f for f in candidates if f.is_file()), None)
+            if run_file is not None:
                 per_loss.setdefault(run.loss, {})[str(run.seed)] = _per_query(run_file, qrels)
         evidence[variant] = {"measure": MEASURE, "split": split, "variant": variant, "zeroshot": zeroshot,
                              "runs": per_loss}
@@ -222,34 +226,32 @@ def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs:
     all_rows: list[dict[str, Any]] = []
     splits = [dev_split] + ([split] if cfg.get("test") or any((r.run_dir / split).is_dir() for r in runs) else [])
     sections: list[str] = []
-    for current in splits:
-        for variant_subdir in ([None] if current == dev_split else [None, f"{split}{TRAINED_SUFFIX}"]):
-            rows_here: list[dict[str, Any]] = []
-            for regime, spec in regimes.items():
-                members = [r for r in runs if r.regime == regime and (r.run_dir / RUN_CONFIG).is_file()]
-                if not members:
-                    continue
-                data = run_data(members[0])  # the data every run of the regime trained on, as it recorded it
-                key = str(data["name"])
-                if key not in collections:
-                    collections[key] = collection_from_config(data, splits=[dev_split, split])
-                subdir = variant_subdir
-                if subdir is not None:  # unguarded: the refused checkpoint where the guard kept the start model
-                    members = [r for r in members if (r.run_dir / subdir / RUN_FILE).is_file()]
-                    if not members:
-                        continue
-                rows, evidence = regime_evidence(regime, spec, members, collections[key], output / "baselines"
-                                                 / "zeroshot", current, n_perm, perm_seed, run_subdir=subdir)
-                label = current if subdir is None else subdir
-                for row in rows:
-                    row["split"] = label
-                for variant, values in evidence.items():
-                    atomic_write_text(docs / "perquery" / label / f"{regime}.{variant}.json",
-                                      json.dumps(values, indent=0, sort_keys=True) + "\n")
-                rows_here.extend(rows)
-            if rows_here:
-                sections.append(markdown(rows_here))
-                all_rows.extend(rows_here)
+    views = [(dev_split, [dev_split])]
+    if split in splits:  # test as selected (guard on), and without the guard (the refused candidate where refused)
+        views += [(split, [split]), (f"{split}{UNGUARDED}", [f"{split}{TRAINED_SUFFIX}", split])]
+    for label, subdirs in views:
+        rows_here: list[dict[str, Any]] = []
+        current = split if label != dev_split else dev_split
+        for regime, spec in regimes.items():
+            members = [r for r in runs if r.regime == regime and (r.run_dir / RUN_CONFIG).is_file()]
+            if not members:
+                continue
+            data = run_data(members[0])  # the data every run of the regime trained on, as it recorded it
+            key = str(data["name"])
+            if key not in collections:
+                collections[key] = collection_from_config(data, splits=[dev_split, split])
+            rows, evidence = regime_evidence(regime, spec, members, collections[key],
+                                             output / "baselines" / "zeroshot", current, n_perm, perm_seed,
+                                             run_subdirs=subdirs)
+            for row in rows:
+                row["split"] = label
+            for variant, values in evidence.items():
+                atomic_write_text(docs / "perquery" / label / f"{regime}.{variant}.json",
+                                  json.dumps(values, indent=0, sort_keys=True) + "\n")
+            rows_here.extend(rows)
+        if rows_here:
+            sections.append(markdown(rows_here))
+            all_rows.extend(rows_here)
     text = "\n".join(sections)
     atomic_write_text(docs / "summary.md", text)
     atomic_write_text(docs / "summary.json", json.dumps({"measure": MEASURE, "n_permutations": n_perm,

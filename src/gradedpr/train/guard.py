@@ -84,7 +84,8 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
        (:mod:`gradedpr.train.interpolate`); the mix with the best dev value replaces it.
     2. With ``level`` (``train.guard_p``): the candidate is compared with the start model on dev per query
        (:func:`guard`); when it is not kept, ``checkpoints/best`` becomes the start model.
-    A replaced trained checkpoint moves to ``checkpoints/trained_best``. Records ``selected`` (``trained`` or
+    A refused candidate (the trained checkpoint, or its mix) moves to ``checkpoints/trained_best``: what the run
+    would have selected without the guard. Records ``selected`` (``trained`` or
     ``start``), ``guard`` and ``interpolation`` in ``train_summary.json``, and the selected model's dev run and
     per-query values in ``<run_dir>/<eval split>/`` (``run.trec``, ``metrics.json``)."""
     metric, split = trainer.s.eval_metric, trainer.s.eval_split
@@ -105,8 +106,7 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
             summary["interpolation"] = {"alpha": choice.alpha, "dev": {str(a): v for a, v in choice.dev.items()}}
             log.info("interpolation with the start model: dev %s %s; alpha %g kept", metric,
                      ", ".join(f"{a:g}: {v:.4f}" for a, v in sorted(choice.dev.items())), choice.alpha)
-            if choice.alpha < 1:
-                _move_checkpoint(trainer.best_dir, aside)
+            if choice.alpha < 1:  # the mix is the candidate from now on
                 trainer.save(trainer.best_dir, with_state=False, model=mixed)
                 best_run = retrieve_dev(mixed)
                 best_result = evaluate_run(best_run, dev_qrels, [metric])
@@ -121,7 +121,7 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
         log.info("the best dev checkpoint is the start model (step 0); it is kept")
         selected, kept_run = "start", start_run
     if selected == "start":
-        if decision is not None and not aside.exists():  # the refused checkpoint stays inspectable
+        if decision is not None:  # the refused candidate stays inspectable
             _move_checkpoint(trainer.best_dir, aside)
         trainer.save(trainer.best_dir, with_state=False, model=start_model)
     write_run_and_metrics(kept_run, dev_qrels, trainer.run_dir / split, tag=f"{trainer.run_dir.name}-{selected}",
