@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -241,3 +242,61 @@ def test_heldout_documents_leave_every_list_and_the_loss(setup: tuple, loss: str
         with torch.no_grad():
             got = step(groups)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_sampled_softmax_correction_estimates_the_whole_pool(setup: tuple) -> None:
+    """With the correction, sum over the drawn documents of exp(s + log(P / m)) is an unbiased estimate of the
+    sum over the pool of exp(s): its mean over 3,000 draws is within 2% of the exact pool sum."""
+    model, corpus, emb_dir = setup
+    model.eval()
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("graded_infonce"), candidates="topk", topk=3,
+                             random_negatives=4, correct=True)
+    groups = groups_for(["q0"])
+    with torch.no_grad():
+        q = model.encode_queries(model.tokenize([groups[0].query], "query"))
+        all_scores = (q @ torch.from_numpy(store.load()).T)[0] / 0.05
+    estimates = []
+    fixed_rows: set[int] | None = None
+    for call in range(3000):
+        step.calls = call
+        lists = step.topk_lists(groups, q)
+        assert lists.offsets is not None
+        rows, offsets = lists.rows[0][lists.mask[0]], lists.offsets[0][lists.mask[0]]
+        sampled = offsets != 0
+        fixed = set(rows[~sampled].tolist())
+        fixed_rows = fixed_rows or fixed
+        assert fixed == fixed_rows and int(sampled.sum()) == 4  # judged + top-3 fixed; 4 drawn from the rest
+        pool = N_DOCS - len(fixed)
+        torch.testing.assert_close(offsets[sampled], torch.full((4,), math.log(pool / 4)))
+        estimates.append(float(torch.exp(all_scores[rows[sampled]] - 20 + offsets[sampled]).sum()))
+    assert fixed_rows is not None
+    exact = float(torch.exp(all_scores[[r for r in range(N_DOCS) if r not in fixed_rows]] - 20).sum())
+    assert abs(np.mean(estimates) / exact - 1) < 0.02
+
+
+def test_drawing_the_whole_pool_gives_the_corpus_loss_and_hnsw_the_exact_top_k(setup: tuple) -> None:
+    model, corpus, emb_dir = setup
+    model.eval()
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    groups = groups_for(["q0", "q1", "q2"])
+    corpus_step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("graded_infonce"), candidates="corpus")
+    bounded = FrozenPassageStep(model, store, corpus, QRELS, get_loss("graded_infonce"), candidates="topk",
+                                topk=2, random_negatives=N_DOCS, correct=True, search="hnsw")
+    with torch.no_grad():
+        torch.testing.assert_close(bounded(groups), corpus_step(groups), rtol=1e-5, atol=1e-6)  # P / m = 1
+        q = model.encode_queries(model.tokenize([g.query for g in groups], "query"))
+    exact = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=5)
+    assert bounded.ann is not None and exact.ann is None
+    bounded.topk = 5
+    assert bounded.topk_rows(q).tolist() == [sorted(r, key=lambda x: -float(q[i] @ torch.from_numpy(
+        store.load()[x]))) for i, r in enumerate(exact.topk_rows(q).tolist())]
+
+
+def test_bounded_list_settings_are_checked() -> None:
+    from gradedpr.config.schema import FrozenConfig
+
+    with pytest.raises(ValueError, match="train.frozen.correct"):
+        FrozenConfig(candidates="topk", correct=True)  # nothing drawn, nothing to correct
+    with pytest.raises(ValueError, match="train.frozen.search"):
+        FrozenConfig(search="ivf")

@@ -194,7 +194,9 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
         step = FrozenPassageStep(model, store, collection.corpus, train_qrels, loss_fn,
                                  candidates=t.frozen.candidates,  # type: ignore[arg-type]
                                  topk=t.frozen.topk, max_judged=t.frozen.max_judged,
-                                 random_negatives=t.frozen.random, seed=app.seed, excluded=view.heldout)
+                                 random_negatives=t.frozen.random, seed=app.seed, excluded=view.heldout,
+                                 correct=t.frozen.correct, search=t.frozen.search,  # type: ignore[arg-type]
+                                 )
 
     test_length = t.test_passage_max_length or eval_length
     measures = list(dict.fromkeys([*DEFAULT_MEASURES, t.eval_metric]))  # with the metric that picks the best

@@ -35,6 +35,7 @@ SIMILARITIES = ("dot", "cosine")
 REGIMES = ("full", "frozen")
 NEGATIVES = ("random", "bm25", "run", "data", "model")
 FROZEN_CANDIDATES = ("corpus", "topk")
+FROZEN_SEARCH = ("exact", "hnsw")
 DATA_FORMATS = ("beir", "trec", "dpr")
 LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
@@ -165,9 +166,16 @@ class FrozenConfig:
     topk: int = 100  # topk mode: retrieved documents per query (current query encoder, exact search)
     max_judged: int | None = None  # topk mode: judged documents per list, drawn at random each step (null = all)
     random: int = 0  # topk mode: documents drawn uniformly from the corpus per list (besides top-k and judged)
+    correct: bool = False  # topk mode: sampled-softmax correction: each random document's score + log(pool / drawn)
+    #                        so that softmax losses estimate the whole-corpus loss (Bengio & Senecal 2008)
+    search: str = "exact"  # topk mode: exact (a scan of the store, O(N) a step) | hnsw (an HNSW index built once
+    #                        over the frozen store: a step's cost does not grow with the corpus)
 
     def __post_init__(self) -> None:
         one_of("train.frozen.candidates", self.candidates, FROZEN_CANDIDATES)
+        one_of("train.frozen.search", self.search, FROZEN_SEARCH)
+        if self.correct and self.random < 1:
+            raise fail("train.frozen.correct", self.correct, "needs train.frozen.random >= 1 (documents to correct)")
         at_least("train.frozen.topk", self.topk, 1)
         optional_at_least("train.frozen.max_judged", self.max_judged, 1)
         at_least("train.frozen.random", self.random, 0)

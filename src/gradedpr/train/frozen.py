@@ -14,8 +14,17 @@ in-batch candidates:
 * ``candidates="topk"``: the query's top ``topk`` documents under the current query encoder (exact search
   over the store, read in blocks, so memory stays bounded by one block for corpora of millions) plus its
   judged documents (at most ``max_judged`` of them, drawn at random each step, the top-grade one first)
-  plus ``random`` documents drawn uniformly from the corpus, each labelled with the query's grades; lists
-  are padded and masked to the longest in the batch. The random documents matter: with only the top-k
+  plus ``random`` documents drawn uniformly without replacement from the rest of the corpus (the pool: every
+  document not already in the list and not held out), each labelled with the query's grades; lists are padded
+  and masked to the longest in the batch. With ``search="hnsw"`` the top-k come from an HNSW index built once
+  over the store (approximate; a step then costs the same for 10k and 1M documents).
+
+  **Sampled-softmax correction** (``correct=True``; Bengio & Senecal, IEEE TNN 2008; Jean et al., ACL 2015): the
+  ``m`` random documents stand for the ``P`` documents of the pool, each drawn with probability ``m / P``; adding
+  ``log(P / m)`` to their scores makes ``sum_sampled exp(s_j + log(P / m))`` an unbiased estimate of
+  ``sum_pool exp(s_j)``, the part of a softmax's normaliser the list leaves out, so that softmax losses
+  (``nll``, ``graded_infonce``, ``listnet``) on a bounded list estimate their whole-corpus value. Judged and top-k
+  documents are in the list with probability 1 and are not corrected. The random documents matter: with only the top-k
   (hard) candidates, nothing holds down the documents outside the window, and on NFCorpus dev nDCG@10
   fell from 0.30 to 0.16-0.22 within 50 steps (docs/RESULTS.md).
 
@@ -28,12 +37,14 @@ exactly as in the in-batch regime.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import faiss
 import numpy as np
 import torch
 from torch import Tensor
@@ -44,12 +55,14 @@ from gradedpr.encode.batching import MaxTokens
 from gradedpr.encode.sharded import DEFAULT_CHUNK_SIZE, encode_to_store, store_identity
 from gradedpr.encode.store import META_FILE, EmbeddingStore, identity_mismatches, read_json
 from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.index.faiss_build import IndexSpec, apply_search_parameters, build_index
 from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 
 log = logging.getLogger(__name__)
 
 Candidates = Literal["corpus", "topk"]
+Search = Literal["exact", "hnsw"]
 CANDIDATES: tuple[Candidates, ...] = ("corpus", "topk")
 SEARCH_BLOCK = 65536
 """Store rows scored at a time by the top-k search (bounds its memory)."""
@@ -93,6 +106,7 @@ class FrozenLists:
     rows: Tensor
     labels: Tensor
     mask: Tensor
+    offsets: Tensor | None = None  # added to the scores (sampled-softmax correction), [B, L]
 
 
 class FrozenPassageStep:
@@ -112,6 +126,8 @@ class FrozenPassageStep:
         random_negatives: int = 0,
         seed: int = 0,
         excluded: frozenset[str] = frozenset(),
+        correct: bool = False,
+        search: Search = "exact",
     ) -> None:
         if candidates not in CANDIDATES:
             raise ConfigError(f"train.frozen.candidates must be one of {CANDIDATES}, got {candidates!r}")
@@ -132,6 +148,12 @@ class FrozenPassageStep:
         self.topk = min(topk, store.num_rows)
         self.max_judged = max_judged
         self.random_negatives = min(random_negatives, store.num_rows)
+        self.correct = correct
+        self.ann: faiss.Index | None = None
+        if candidates == "topk" and search == "hnsw":  # built once: the passages never change
+            built = build_index(store, IndexSpec("hnsw"), show_progress=False)
+            apply_search_parameters(built.index, built.search_parameters)
+            self.ann = built.index
         self.seed = seed
         self.calls = 0
         self.matrix: Tensor | None = None
@@ -166,8 +188,12 @@ class FrozenPassageStep:
         return FrozenLists(rows, labels, ~self.excluded[rows])
 
     def topk_rows(self, query_emb: Tensor) -> np.ndarray:
-        """Rows of the ``topk`` best documents per query (exact inner-product search over the store)."""
+        """Rows of the ``topk`` best documents per query (exact inner-product search over the store, or the
+        HNSW index with ``search="hnsw"``)."""
         q = query_emb.detach().float().cpu().numpy()
+        if self.ann is not None:
+            _, found = self.ann.search(np.ascontiguousarray(q, dtype=np.float32), self.topk)
+            return np.asarray(found, dtype=np.int64)
         best_scores = np.full((len(q), 0), -np.inf, dtype=np.float32)
         best_rows = np.zeros((len(q), 0), dtype=np.int64)
         for start, block in self.store.iter_chunks(SEARCH_BLOCK):
@@ -188,6 +214,7 @@ class FrozenPassageStep:
         retrieved = self.topk_rows(query_emb)
         lists: list[list[int]] = []
         grades_of: list[list[int]] = []
+        weights: list[list[float]] = []
         for b, group in enumerate(groups):
             judged_rows, grades = self._judged(group.qid)
             grade = dict(zip(judged_rows, grades, strict=True))
@@ -197,21 +224,47 @@ class FrozenPassageStep:
                 others = rng.sample(others, self.max_judged - 1)
             chosen = [first, *others]
             seen = set(chosen)
-            for row in [*retrieved[b].tolist(), *rng.sample(range(self.store.num_rows), self.random_negatives)]:
-                if row not in seen and not self.excluded[row]:
+            for row in retrieved[b].tolist():
+                if row >= 0 and row not in seen and not self.excluded[row]:  # -1: HNSW found fewer than k
                     seen.add(row)
                     chosen.append(int(row))
+            fixed = len(chosen)
+            drawn, pool = self._draw_uniform(rng, seen)
+            chosen.extend(drawn)
             lists.append(chosen)
             grades_of.append([grade.get(r, 0) for r in chosen])
+            weights.append([0.0] * fixed + [math.log(pool / len(drawn))] * len(drawn) if drawn else [0.0] * fixed)
         width = max(len(rows) for rows in lists)
         rows_t = torch.zeros(len(groups), width, dtype=torch.long)
         labels = torch.zeros(len(groups), width, dtype=torch.long)
         mask = torch.zeros(len(groups), width, dtype=torch.bool)
+        offsets = torch.zeros(len(groups), width)
         for b, (rows, grades_b) in enumerate(zip(lists, grades_of, strict=True)):
             rows_t[b, : len(rows)] = torch.tensor(rows)
             labels[b, : len(rows)] = torch.tensor(grades_b)
             mask[b, : len(rows)] = True
-        return FrozenLists(rows_t, labels, mask)
+            offsets[b, : len(rows)] = torch.tensor(weights[b])
+        return FrozenLists(rows_t, labels, mask, offsets if self.correct else None)
+
+    def _draw_uniform(self, rng: random.Random, taken: set[int]) -> tuple[list[int], int]:
+        """``random`` rows drawn uniformly without replacement from the pool (rows not ``taken`` and not held
+        out), and the pool's size. Rejection sampling: a draw costs O(random), not O(N), unless the pool is small."""
+        n = self.store.num_rows
+        pool = n - int(self.excluded.sum()) - sum(1 for r in taken if not self.excluded[r])
+        want = min(self.random_negatives, pool)
+        drawn: list[int] = []
+        if want <= 0:
+            return drawn, pool
+        if want > pool // 2:  # a small pool: enumerate it
+            candidates = [r for r in range(n) if r not in taken and not self.excluded[r]]
+            return rng.sample(candidates, want), pool
+        picked: set[int] = set()
+        while len(drawn) < want:
+            row = rng.randrange(n)
+            if row not in taken and row not in picked and not self.excluded[row]:
+                picked.add(row)
+                drawn.append(row)
+        return drawn, pool
 
     # ------------------------------------------------------------------ step
     def scores(self, query_emb: Tensor, lists: FrozenLists) -> Tensor:
@@ -233,6 +286,8 @@ class FrozenPassageStep:
         self.calls += 1
         scores = self.scores(query_emb, lists).float()
         device = scores.device
+        if lists.offsets is not None:
+            scores = scores + lists.offsets.to(device)
         return self.loss_fn(scores, lists.labels.to(device), lists.mask.to(device))
 
 
