@@ -296,7 +296,7 @@ def test_drawing_the_whole_pool_gives_the_corpus_loss_and_hnsw_the_exact_top_k(s
 def test_bounded_list_settings_are_checked() -> None:
     from gradedpr.config.schema import FrozenConfig
 
-    with pytest.raises(ValueError, match="train.frozen.correct"):
+    with pytest.raises(ValueError, match=r"train\.frozen\.correct"):
         FrozenConfig(candidates="topk", correct=True)  # nothing drawn, nothing to correct
-    with pytest.raises(ValueError, match="train.frozen.search"):
+    with pytest.raises(ValueError, match=r"train\.frozen\.search"):
         FrozenConfig(search="ivf")
