@@ -66,6 +66,9 @@ Search = Literal["exact", "hnsw"]
 CANDIDATES: tuple[Candidates, ...] = ("corpus", "topk")
 SEARCH_BLOCK = 65536
 """Store rows scored at a time by the top-k search (bounds its memory)."""
+HNSW_FOR_TRAINING = {"M": 16, "ef_construction": 40, "ef_search": 128}
+"""A cheaper graph than index.py's default: training lists only need most of the top-k, and the build is paid
+at every training start (docs/BENCHMARKS.md, "Bounded candidate lists")."""
 
 
 def frozen_store(
@@ -151,7 +154,7 @@ class FrozenPassageStep:
         self.correct = correct
         self.ann: faiss.Index | None = None
         if candidates == "topk" and search == "hnsw":  # built once: the passages never change
-            built = build_index(store, IndexSpec("hnsw"), show_progress=False)
+            built = build_index(store, IndexSpec("hnsw", HNSW_FOR_TRAINING), show_progress=False)
             apply_search_parameters(built.index, built.search_parameters)
             self.ann = built.index
         self.seed = seed
