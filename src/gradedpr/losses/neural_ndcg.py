@@ -69,9 +69,11 @@ def neural_ndcg_loss(
     one M x M matrix is kept for backward instead of one per iteration. Linear space is safe here: every
     row and column of the NeuralSort matrix holds an entry >= 1/n (each item is the row maximum at its own
     rank), so no sum can underflow (``docs/losses.md`` has the measured cost).
-    Cost: O(M^2) time and memory per list -- the most expensive loss here. Lists with IDCG = 0 are
-    excluded by the common reduction rule; when no list has a relevant item the result is 0 with a
-    gradient path.
+    Cost: O(M^2) time and memory per list -- the most expensive loss here -- except without Sinkhorn
+    (``max_iter=0``) and with a cutoff ``k``: the rows of NeuralSort are independent softmaxes, so only the
+    first ``k`` ranks are computed (O(k M); whole-corpus lists become affordable, identical values). Lists
+    with IDCG = 0 are excluded by the common reduction rule; when no list has a relevant item the result is 0
+    with a gradient path.
     """
     check_positive("temperature", temperature)
     check_choice("gain", gain, GAINS)
@@ -84,11 +86,15 @@ def neural_ndcg_loss(
         return empty_loss(clean)
     clean, grades = widen_for_gain(clean, grades, mask, gain)
     g = gains(grades, mask, gain)
-    p0 = neural_sort(clean, mask, temperature)
-    u, v = sinkhorn_scaling(p0, max_iter, tol)
-    # expected gain per rank, (diag(u) p0 diag(v)) @ g, without building the scaled matrix
-    expected_gain = u * (p0 @ (v * g).unsqueeze(-1)).squeeze(-1)  # [B, ranks]
-    dcg = (expected_gain * rank_discounts(clean.shape[-1], clean, k)).sum(dim=-1)
+    if max_iter == 0 and k is not None:  # rows are independent softmaxes: only the k ranks that count
+        p0 = neural_sort(clean, mask, temperature, rows=k)
+        expected_gain = (p0 @ g.unsqueeze(-1)).squeeze(-1)  # [B, min(k, M)]
+    else:
+        p0 = neural_sort(clean, mask, temperature)
+        u, v = sinkhorn_scaling(p0, max_iter, tol)
+        # expected gain per rank, (diag(u) p0 diag(v)) @ g, without building the scaled matrix
+        expected_gain = u * (p0 @ (v * g).unsqueeze(-1)).squeeze(-1)  # [B, ranks]
+    dcg = (expected_gain * rank_discounts(expected_gain.shape[-1], clean, k)).sum(dim=-1)
     ideal = ideal_dcg(g, k)
     per_list = 1.0 - safe_divide(dcg, ideal)
     return reduce_lists(per_list, ideal > 0, clean).to(scores.dtype)

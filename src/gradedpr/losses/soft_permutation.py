@@ -94,8 +94,10 @@ class _AbsDiffRowSums(torch.autograd.Function):
         return _abs_diff_row_sums_grad(scores, mask, grad_out), None
 
 
-def neural_sort(scores: Tensor, mask: Tensor, temperature: float) -> Tensor:
+def neural_sort(scores: Tensor, mask: Tensor, temperature: float, rows: int | None = None) -> Tensor:
     """NeuralSort matrix ``[B, M, M]`` (rows = ranks, columns = items), padding-aware; rows sum to 1.
+    ``rows``: only the first ``rows`` ranks (``[B, rows, M]``; each row is its own softmax, so they equal the
+    full matrix's first rows).
 
     For a list with ``n`` valid items the top-left rank x item block is NeuralSort of the valid items alone;
     ranks ``n+1..M`` map uniformly onto the padded items; the cross blocks are exactly 0. So padding
@@ -106,7 +108,7 @@ def neural_sort(scores: Tensor, mask: Tensor, temperature: float) -> Tensor:
     """
     size = scores.shape[-1]
     n = mask.sum(dim=-1, keepdim=True)  # [B, 1]
-    ranks = torch.arange(1, size + 1, device=scores.device)
+    ranks = torch.arange(1, min(rows or size, size) + 1, device=scores.device)
     coef = (n.to(scores.dtype) + 1.0 - 2.0 * ranks.to(scores.dtype)).unsqueeze(-1)  # [B, M(rank), 1]
     logits = (coef * scores.unsqueeze(-2) - abs_diff_row_sums(scores, mask).unsqueeze(-2)) / temperature
     real_rank = (ranks.unsqueeze(0) <= n).unsqueeze(-1)  # [B, M(rank), 1]

@@ -1,5 +1,5 @@
-"""LambdaLoss on whole-corpus-like lists (a few judged items among many): the judged x list pair computation
-equals the brute-force reference, for every weighting, with and without a cutoff."""
+"""Pairwise and sorting losses on whole-corpus-like lists (a few judged items among many): the restricted
+computations (judged x list pairs, the first k NeuralSort rows) equal the brute-force references."""
 
 from __future__ import annotations
 
@@ -41,3 +41,15 @@ def test_only_items_above_the_lowest_grade_are_gathered() -> None:
     all_judged = torch.tensor([[2, 1, 1, 3]])  # a list of judged items only: the grade-1 items are the lowest
     rows, real = higher_items(all_judged, torch.ones(1, 4, dtype=torch.bool))
     assert sorted(rows[0][real[0]].tolist()) == [0, 3]
+
+
+@pytest.mark.parametrize("k", [1, 10, 200])
+def test_neural_ndcg_at_k_without_sinkhorn_computes_k_rows_with_reference_values(k: int) -> None:
+    scores, labels, mask = sparse_case(2, size=60)
+    got = float(get_loss("neural_ndcg", k=k, max_iter=0, temperature=0.5)(scores, labels, mask))
+    want = ref.ref_neural_ndcg(scores.tolist(), labels.tolist(), mask.tolist(), k=k, max_iter=0, temperature=0.5)
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+    from gradedpr.losses.soft_permutation import neural_sort
+
+    full = neural_sort(scores, mask, 0.5)
+    torch.testing.assert_close(neural_sort(scores, mask, 0.5, rows=k), full[:, : min(k, 60)])
