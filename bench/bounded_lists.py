@@ -13,7 +13,7 @@ bundled all-MiniLM-L6-v2 (training mode, AdamW step included), 16 queries a step
 graded InfoNCE. Time per step is the median of ``--steps`` steps after one warm-up step; memory is the process's
 peak RSS (``ru_maxrss``).
 
-Usage: ``python bench/bounded_lists.py [--sizes 10000,100000,1000000] [--steps 5] [--threads 1]``
+Usage: ``python bench/bounded_lists.py [--sizes 10000,100000,1000000] [--steps 5] [--threads 1] [--hnsw-max N]``
 """
 
 from __future__ import annotations
@@ -128,28 +128,41 @@ def one_mode(n: int, mode: str, steps: int) -> dict[str, Any]:
     return {"n": n, "mode": mode, "step_s": statistics.median(times), "setup_s": setup, "peak_mb": peak_mb}
 
 
-def run_benchmark(sizes: list[int], steps: int, threads: int) -> list[dict[str, Any]]:
+def run_benchmark(sizes: list[int], steps: int, threads: int, hnsw_max: int) -> list[dict[str, Any]]:
+    """Every (size, mode); each finished row is kept in ``WORK/results.json`` so that a rerun (e.g. after the
+    session ended) measures only what is missing. HNSW is built only up to ``hnsw_max`` documents (its build is
+    paid once per corpus; at 1M on a shared 2-core machine it takes most of an hour)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cache = WORK / "results.json"
+    done_rows: dict[str, dict[str, Any]] = json.loads(cache.read_text()) if cache.is_file() else {}
     rows = []
     for n in sizes:
-        make_store(n)
         for mode in ("corpus", "topk-exact", "topk-hnsw"):
-            done = subprocess.run([sys.executable, __file__, "--child", f"{n}:{mode}", "--steps", str(steps)],
-                                  env=env, capture_output=True, text=True, check=True)
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            if mode == "topk-hnsw" and n > hnsw_max:
+                continue
+            key = f"{n}:{mode}:{steps}:{threads}"
+            if key not in done_rows:
+                make_store(n)
+                done = subprocess.run([sys.executable, __file__, "--child", f"{n}:{mode}", "--steps", str(steps)],
+                                      env=env, capture_output=True, text=True, check=True)
+                done_rows[key] = {**json.loads(done.stdout.strip().splitlines()[-1]), "load1": os.getloadavg()[0]}
+                from gradedpr.utils.atomic import atomic_write_text
+
+                atomic_write_text(cache, json.dumps(done_rows, indent=1) + "\n")
+            rows.append(done_rows[key])
             print(rows[-1], flush=True)
     return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     base = {r["mode"]: r for r in rows if r["n"] == min(x["n"] for x in rows)}
-    lines = ["| documents | lists | step (s) | vs its 10k step | peak RSS (MB) | setup (s, once) |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = ["| documents | lists | step (s) | vs its 10k step | peak RSS (MB) | setup (s, once) | load |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         ratio = r["step_s"] / base[r["mode"]]["step_s"]
         lines.append(f"| {r['n']:,} | {r['mode']} | {r['step_s']:.3f} | {ratio:.2f}x | {r['peak_mb']:.0f} | "
-                     f"{r['setup_s']:.1f} |")
+                     f"{r['setup_s']:.1f} | {r.get('load1', float('nan')):.1f} |")
     return "\n".join(lines)
 
 
@@ -158,13 +171,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--hnsw-max", type=int, default=100_000)
     parser.add_argument("--child", default=None)
     args = parser.parse_args()
     if args.child:
         n, mode = args.child.split(":")
         print(json.dumps(one_mode(int(n), mode, args.steps)))
         return
-    rows = run_benchmark([int(s) for s in args.sizes.split(",")], args.steps, args.threads)
+    rows = run_benchmark([int(s) for s in args.sizes.split(",")], args.steps, args.threads, args.hnsw_max)
     from machine import machine_line, write_section
 
     body = (f"16 queries a step, graded InfoNCE, all-MiniLM-L6-v2 query encoder (training, AdamW), synthetic "
