@@ -19,12 +19,16 @@ class PlannedRun:
     seed: int
     overrides: tuple[str, ...]
     run_dir: Path
+    tool: str = "gradedpr"  # or sentence_transformers (scripts/st_baseline.py)
 
     @property
     def name(self) -> str:
         return f"{self.regime}-{self.loss}-s{self.seed}"
 
     def command(self, python: str, script: str = "scripts/train.py") -> list[str]:
+        if self.tool == "sentence_transformers":
+            return [python, "scripts/st_baseline.py", *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
+                    f"run_dir={self.run_dir}"]
         return [python, script, *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
                 f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", "logger=none", "show_progress=false"]
 
@@ -49,7 +53,10 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
                 run_dir = Path(output) / "runs" / regime / f"{loss}-s{int(seed)}"
                 full = (*overrides, f"data={spec.get('data') or data}",
                         *([] if blind else [f"train.test_split={split}"]))
-                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir))
+                tool = str(spec.get("tool") or "gradedpr")
+                if tool == "sentence_transformers":  # its own settings only: data and the regime's
+                    full = (f"data={spec.get('data') or data}", *[str(o) for o in spec.get("st_overrides") or []])
+                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir, tool))
     return runs
 
 

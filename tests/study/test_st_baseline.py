@@ -1,0 +1,45 @@
+"""sentence-transformers' own fine-tuning as a study row: pairs, the budget stop, the blind run layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gradedpr.data.collection import load_collection
+from gradedpr.study.blind import is_finished, score_test
+from gradedpr.study.plan import plan_runs
+from gradedpr.study.st_baseline import run_st_baseline, training_pairs
+from test_end_to_end import write_tiny_beir
+
+pytest.importorskip("sentence_transformers")
+
+
+def test_pairs_are_every_relevant_training_judgment(tmp_path: Path) -> None:
+    collection = load_collection("beir", str(write_tiny_beir(tmp_path / "tiny")), splits=["train", "dev", "test"])
+    pairs = training_pairs(collection, "train", seed=0)
+    assert len(pairs) == 12  # 3 train queries x 4 judged passages
+    assert ("what about apple", "apple passage 0 on apple number 0") in pairs
+    assert pairs != training_pairs(collection, "train", seed=1) and sorted(pairs) == sorted(
+        training_pairs(collection, "train", seed=1))
+
+
+def test_a_run_stops_at_its_budget_and_leaves_a_blind_run(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = write_tiny_beir(tmp_path / "tiny")
+    collection = load_collection("beir", str(data), splits=["train", "dev", "test"])
+    data_cfg = {"name": "tiny", "path": str(data), "format": "beir", "builtin": False,
+                "splits": ["train", "dev", "test"], "qrels_files": None, "corpus_file": None, "queries_file": None}
+    regimes = {"st": {"tool": "sentence_transformers", "losses": ["mnrl"], "seeds": [1],
+                      "st_overrides": ["budget_minutes=0"]}}
+    run = plan_runs(regimes, tmp_path / "study", "tiny", "test", blind=True)[0]
+    assert run.command("python")[1] == "scripts/st_baseline.py" and "budget_minutes=0" in run.command("python")
+    summary = run_st_baseline(data_cfg, collection, run.run_dir, loss="mnrl", seed=1, budget_minutes=0.0,
+                              batch_size=4, max_steps=50, start=str(tiny_model_dir))
+    assert summary["steps"] == 1  # a zero budget stops after the first step
+    assert is_finished(run, "test", blind=True)
+    dev = json.loads((run.run_dir / "dev" / "metrics.json").read_text())
+    assert set(dev["per_query"]) == {"q3", "q4", "q5"}
+    assert dev["mean"]["ndcg@10"] == pytest.approx(summary["best_dev_metric"])
+    assert score_test([run], "test", k=10) == 1  # the study scores test as for any blind run
+    assert set(json.loads((run.run_dir / "test" / "metrics.json").read_text())["per_query"]) == {"q6", "q7", "q8"}
