@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tiny_model import make_tiny_model_dir
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -15,32 +17,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # One OpenMP thread, set before torch / faiss start their runtimes: the tests share 2 cores, and several of
 # them fork the test process (scripts run as __main__ in a child), which deadlocks in a forked OpenMP pool.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def make_tiny_model_dir(directory: Path, seed: int = 0) -> Path:
-    """Write a random-init 2-layer BERT (hidden 32) with the bundled MiniLM tokenizer into ``directory``."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-    from transformers.utils import logging as transformers_logging
-
-    from gradedpr.model.resolve import bundled_minilm_path
-
-    transformers_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_minilm_path()), local_files_only=True)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
-    torch.manual_seed(seed)
-    model = BertModel(config, add_pooling_layer=False)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(directory), safe_serialization=True)
-    tokenizer.save_pretrained(str(directory))
-    return directory
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +31,48 @@ def tiny_model(tiny_model_dir: Path) -> Any:
     from gradedpr.model.biencoder import BiEncoder
 
     return BiEncoder.from_pretrained(tiny_model_dir).eval()
+
+
+# ---------------------------------------------------------------- the `slow` marker (make test-fast skips it)
+
+_STARTS_A_PROCESS = frozenset(
+    {"subprocess", "Popen", "fork", "run_script", "run_forked", "run_ranks", "multiprocessing"}
+)
+"""Names whose use means a test starts another process (a script run, a fork, spawned ranks)."""
+
+
+def _code_names(code: Any) -> set[str]:
+    names = set(code.co_names) | set(code.co_varnames)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _code_names(const)
+    return names
+
+
+def _starts_a_process(fn: Any, seen: set[int]) -> bool:
+    """Whether ``fn`` or a test-suite function, class or fixture it names starts another process."""
+    fn = getattr(fn, "__wrapped__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None or id(code) in seen or not code.co_filename.startswith(str(_TESTS)):
+        return False
+    seen.add(id(code))
+    names = _code_names(code)
+    if names & _STARTS_A_PROCESS:
+        return True
+    module_globals = getattr(fn, "__globals__", {})
+    return any(_starts_a_process(module_globals.get(name), seen) for name in names)
+
+
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that starts another process itself, through a helper of the test suite or
+    through a fixture; tests that train in-process for long carry ``@pytest.mark.slow`` by hand."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None or not isinstance(item, pytest.Function):
+            continue
+        seen: set[int] = set()
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if any(_starts_a_process(fn, seen) for fn in [item.function, *fixtures]):
+            item.add_marker(pytest.mark.slow)
