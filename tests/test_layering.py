@@ -4,6 +4,7 @@ or inside a function) goes only to a package below the importing one, so data fl
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def documented_dependencies(text: str) -> dict[str, set[str]]:
     return table
 
 
+@functools.cache
 def real_dependencies() -> dict[str, set[str]]:
     real: dict[str, set[str]] = {package: set() for package in PACKAGES}
     for path in MODULES:
