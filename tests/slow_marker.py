@@ -1,8 +1,9 @@
 """The ``slow`` marker that ``make test-fast`` (``pytest -m "not slow"``) leaves out.
 
-Set by hand on tests that train in-process for long (``@pytest.mark.slow``), and by
-:func:`mark_slow_tests` (tests/conftest.py) on every test that starts another process: itself, through a
-function of the test suite it calls, or through a fixture. New script tests are slow without anyone marking them.
+Set by :func:`mark_slow_tests` (tests/conftest.py) on every test that starts another process: itself, through a
+function of the test suite it calls, or through a fixture; new script tests are slow without anyone marking
+them. A test that is slow in-process can carry ``@pytest.mark.slow`` by hand (none needs it today: the
+in-process training tests take 1-2 s each).
 """
 
 from __future__ import annotations
