@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export WANDB_SILENT := true
 
-.PHONY: install train index evaluate export test lint sweep study study-quick bench data data-nfcorpus clean
+.PHONY: install train index evaluate export test test-fast lint sweep study study-quick bench data data-nfcorpus clean
 
 install: $(STAMP)
 
@@ -53,8 +53,13 @@ study-quick: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(ARGS)
 
+# the whole suite (CI)
 test: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests $(ARGS)
+
+# the inner loop: every test that starts no process and trains nothing for long (tests/slow_marker.py)
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests -m "not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts bench

@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from slow_marker import mark_slow_tests
+from tiny_model import make_tiny_model_dir
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -15,32 +18,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # One OpenMP thread, set before torch / faiss start their runtimes: the tests share 2 cores, and several of
 # them fork the test process (scripts run as __main__ in a child), which deadlocks in a forked OpenMP pool.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def make_tiny_model_dir(directory: Path, seed: int = 0) -> Path:
-    """Write a random-init 2-layer BERT (hidden 32) with the bundled MiniLM tokenizer into ``directory``."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-    from transformers.utils import logging as transformers_logging
-
-    from gradedpr.model.resolve import bundled_minilm_path
-
-    transformers_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(str(bundled_minilm_path()), local_files_only=True)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
-    torch.manual_seed(seed)
-    model = BertModel(config, add_pooling_layer=False)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(directory), safe_serialization=True)
-    tokenizer.save_pretrained(str(directory))
-    return directory
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +32,7 @@ def tiny_model(tiny_model_dir: Path) -> Any:
     from gradedpr.model.biencoder import BiEncoder
 
     return BiEncoder.from_pretrained(tiny_model_dir).eval()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_slow_tests(items)

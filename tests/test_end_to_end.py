@@ -9,31 +9,9 @@ import sys
 from pathlib import Path
 
 from gradedpr.data.runs import read_trec_run
+from tiny_beir import TOPICS, write_tiny_beir  # noqa: F401  (TOPICS: still imported from here by other tests)
 
 ROOT = Path(__file__).resolve().parent.parent
-TOPICS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "plum", "kiwi"]
-
-
-def write_tiny_beir(root: Path) -> Path:
-    """9 topics x 4 passages; a query per topic; 3 topics per split; grade 2 for one passage, 1 for the others."""
-    (root / "qrels").mkdir(parents=True)
-    with open(root / "corpus.jsonl", "w") as corpus:
-        for t, topic in enumerate(TOPICS):
-            for i in range(4):
-                doc = {"_id": f"{topic}-{i}", "title": topic, "text": f"passage {i} on {topic} number {t}"}
-                corpus.write(json.dumps(doc) + "\n")
-    with open(root / "queries.jsonl", "w") as queries:
-        for t, topic in enumerate(TOPICS):
-            queries.write(json.dumps({"_id": f"q{t}", "text": f"what about {topic}"}) + "\n")
-    for s, split in enumerate(("train", "dev", "test")):
-        with open(root / "qrels" / f"{split}.tsv", "w") as qrels:
-            qrels.write("query-id\tcorpus-id\tscore\n")
-            for t in range(3 * s, 3 * s + 3):
-                for i in range(4):
-                    qrels.write(f"q{t}\t{TOPICS[t]}-{i}\t{2 if i == 0 else 1}\n")
-    return root
-
-
 def run_script(script: str, *overrides: str) -> str:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline"}
     done = subprocess.run(

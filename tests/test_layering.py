@@ -4,6 +4,8 @@ or inside a function) goes only to a package below the importing one, so data fl
 from __future__ import annotations
 
 import ast
+import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,55 @@ def test_the_allowed_graph_has_no_cycle() -> None:
 
     for package in ALLOWED:
         visit(package, ())
+
+
+# ---------------------------------------------------------------- docs/ARCHITECTURE.md's package table
+
+ARCHITECTURE = SRC.parents[1] / "docs" / "ARCHITECTURE.md"
+BELOW_EVERYTHING = {"errors", "types", "filenames"}  # modules any package may import; the table leaves them out
+PACKAGES = sorted(p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
+
+
+def documented_dependencies(text: str) -> dict[str, set[str]]:
+    """``package -> set of packages`` from the ``| package | owns | depends on |`` table: every package name in
+    the last column (``everything above`` = the packages of the rows above), ``errors`` / ``types`` /
+    ``filenames`` left out."""
+    table: dict[str, set[str]] = {}
+    known = set(PACKAGES) | BELOW_EVERYTHING
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`") or not cells[0].endswith("/`"):
+            continue
+        package, column = cells[0].strip("`/"), cells[2]
+        named = {word for word in re.findall(r"[a-z_]+", column) if word in known}
+        if "everything above" in column:
+            named |= set(table)
+        table[package] = named - BELOW_EVERYTHING
+    return table
+
+
+@functools.cache
+def real_dependencies() -> dict[str, set[str]]:
+    real: dict[str, set[str]] = {package: set() for package in PACKAGES}
+    for path in MODULES:
+        package = package_of(path)
+        if package in real:
+            real[package] |= imported_packages(path) - {package} - BELOW_EVERYTHING
+    return real
+
+
+def test_the_architecture_table_has_a_row_per_package() -> None:
+    assert sorted(documented_dependencies(ARCHITECTURE.read_text(encoding="utf-8"))) == PACKAGES
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_architecture_table_names_the_real_dependencies(package: str) -> None:
+    documented = documented_dependencies(ARCHITECTURE.read_text(encoding="utf-8")).get(package)
+    real = real_dependencies()[package]
+    assert documented == real, (f"docs/ARCHITECTURE.md says {package}/ depends on {sorted(documented or [])}; "
+                                f"its imports are {sorted(real)}")
+
+
+def test_the_table_parser_reads_names_and_everything_above() -> None:
+    text = "| `a/` | x | nothing |\n| `data/` | owns `utils` | utils, errors |\n| `model/` | y | everything above |\n"
+    assert documented_dependencies(text) == {"a": set(), "data": {"utils"}, "model": {"a", "data"}}

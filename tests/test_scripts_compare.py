@@ -20,6 +20,7 @@ from gradedpr.commands.compare import run_compare
 from gradedpr.commands.evaluate import run_evaluate
 from gradedpr.config.store import register_configs
 from gradedpr.evaluation import evaluate_run, read_trec_run, write_trec_run
+from tiny_beir import write_beir
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ["apple", "river", "mountain", "guitar", "bread", "winter"]
@@ -29,19 +30,11 @@ TOPICS = ["apple", "river", "mountain", "guitar", "bread", "winter"]
 def collection_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """36 documents on 6 topics, 6 test queries with graded judgments, in BEIR layout."""
     monkeypatch.setenv("GRADEDPR_CACHE_DIR", str(tmp_path / "cache"))
-    root = tmp_path / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    docs, qrels = [], ["query-id\tcorpus-id\tscore"]
-    for t, topic in enumerate(TOPICS):
-        for j in range(6):
-            docs.append({"_id": f"d{t}-{j}", "title": topic, "text": f"{topic} number {j}"})
-            if j < 3:
-                qrels.append(f"q{t}\td{t}-{j}\t{2 if j == 0 else 1}")
-    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{t}", "text": topic}) + "\n"
-                                                for t, topic in enumerate(TOPICS)))
-    (root / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
-    return root
+    docs = [{"_id": f"d{t}-{j}", "title": topic, "text": f"{topic} number {j}"}
+            for t, topic in enumerate(TOPICS) for j in range(6)]
+    queries = {f"q{t}": topic for t, topic in enumerate(TOPICS)}
+    judged = [(qid, docid, grade) for qid, graded in _qrels().items() for docid, grade in graded.items()]
+    return write_beir(tmp_path / "tiny", docs, queries, {"test": judged})
 
 
 def _qrels() -> dict[str, dict[str, int]]:

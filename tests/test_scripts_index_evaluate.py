@@ -18,6 +18,7 @@ from gradedpr.commands.index import run_index
 from gradedpr.config.store import register_configs
 from gradedpr.errors import ConfigError
 from gradedpr.index.dense import DenseIndex
+from tiny_beir import write_beir
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ["apple fruit orchard", "river boat water", "mountain snow climb", "guitar music song", "bread oven bake"]
@@ -27,19 +28,11 @@ TOPICS = ["apple fruit orchard", "river boat water", "mountain snow climb", "gui
 def collection_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """30 documents on 5 topics, 5 test queries with graded judgments, in BEIR layout."""
     monkeypatch.setenv("GRADEDPR_CACHE_DIR", str(tmp_path / "cache"))
-    root = tmp_path / "tiny"
-    (root / "qrels").mkdir(parents=True)
-    docs, qrels = [], ["query-id\tcorpus-id\tscore"]
-    for t, topic in enumerate(TOPICS):
-        for j in range(6):
-            docs.append({"_id": f"d{t}-{j}", "title": topic.split()[0], "text": f"{topic} number {j} " * (j + 1)})
-            if j < 3:
-                qrels.append(f"q{t}\td{t}-{j}\t{2 if j == 0 else 1}")
-    (root / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{t}", "text": topic})
-                                                + "\n" for t, topic in enumerate(TOPICS)))
-    (root / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n")
-    return root
+    docs = [{"_id": f"d{t}-{j}", "title": topic.split()[0], "text": f"{topic} number {j} " * (j + 1)}
+            for t, topic in enumerate(TOPICS) for j in range(6)]
+    queries = {f"q{t}": topic for t, topic in enumerate(TOPICS)}
+    judged = [(f"q{t}", f"d{t}-{j}", 2 if j == 0 else 1) for t in range(len(TOPICS)) for j in range(3)]
+    return write_beir(tmp_path / "tiny", docs, queries, {"test": judged})
 
 
 def config(name: str, overrides: list[str]) -> DictConfig:

@@ -10,7 +10,8 @@ import pytest
 from gradedpr.data.runs import read_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
 from gradedpr.model import BiEncoder
-from test_end_to_end import run_script, write_tiny_beir
+from test_end_to_end import run_script
+from tiny_beir import write_tiny_beir
 
 
 def common(data: Path, model: Path, run_dir: Path) -> list[str]:

@@ -34,7 +34,6 @@ from gradedpr.errors import ConfigError
 from gradedpr.evaluation.measures import DEFAULT_MEASURES
 from gradedpr.index.faiss_build import _DEFAULTS, IndexSpec
 from gradedpr.model.config import BiEncoderConfig
-from gradedpr.train.trainer import TrainSettings
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -112,7 +111,6 @@ def test_group_files_hold_only_values_that_differ_from_the_schema() -> None:
 
 
 def test_the_library_takes_its_defaults_from_the_schema() -> None:
-    assert TrainSettings is TrainConfig
     assert BiEncoderConfig().to_dict() == {k: v for k, v in dataclasses.asdict(ModelConfig()).items()
                                            if k not in ("name_or_path", "gradient_checkpointing")}
     assert {kind: faiss_defaults(kind) for kind in FAISS_SCHEMAS} == _DEFAULTS
@@ -166,7 +164,7 @@ def test_the_recorded_config_holds_every_resolved_value(tmp_path: Path) -> None:
 
 def test_python_api_settings_are_validated_too() -> None:
     with pytest.raises(ConfigError, match=r"train\.warmup_ratio=2: must be in \[0, 1\]"):
-        TrainSettings(warmup_ratio=2)
+        TrainConfig(warmup_ratio=2)
     with pytest.raises(ConfigError, match=r"faiss\.M=1"):
         IndexSpec.from_config({"type": "hnsw", "M": 1})  # FAISS would abort the process
     with pytest.raises(ConfigError, match=r"faiss\.efSearch: not a parameter of a hnsw index"):

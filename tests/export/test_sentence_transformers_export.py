@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
@@ -27,7 +28,7 @@ from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.export.sentence_transformers import MARKER_FILE, export_sentence_transformers
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder
-from gradedpr.train.trainer import Trainer, TrainSettings
+from gradedpr.train.trainer import Trainer
 
 st = pytest.importorskip("sentence_transformers")
 
@@ -94,7 +95,7 @@ def _train_tiny(model_dir: Path, run_dir: Path) -> Path:
     corpus = Corpus.from_lists(DOC_IDS, [""] * len(DOC_IDS), DOCS)
     queries = {q: t for q, t in QUERIES.items() if q != "q-long"}
     sampler = GroupSampler(queries, QRELS, DOC_IDS, RandomNegatives(), group_size=3, max_positives=2, seed=1)
-    settings = TrainSettings(batch_size=2, group_size=3, max_steps=4, lr=1e-3, eval_every=2, warmup_ratio=0.0,
+    settings = TrainConfig(batch_size=2, group_size=3, max_steps=4, lr=1e-3, eval_every=2, warmup_ratio=0.0,
                              eval_metric="ndcg@10")
 
     def evaluate(m: BiEncoder) -> dict[str, float]:

@@ -3,14 +3,54 @@
 Independent of :mod:`gradedpr.losses`: only ``math`` on Python floats. Each ``ref_*`` takes nested lists
 ``scores[b][i]``, ``labels[b][i]``, ``mask[b][i]`` and returns a float computed by the common reduction rule
 (mean over valid lists; 0 when no list is valid).
+
+Each reference is registered for the loss it checks with ``@reference("<loss name>", {hyper-parameters}, ...)``:
+tests/losses/test_loss_values.py runs every registered loss against its cases, and fails for a registered loss
+without one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 Row = Sequence[float]
+Reference = Callable[..., float]
+
+
+@dataclass(frozen=True)
+class ReferenceCase:
+    """Loss ``loss`` with ``kwargs`` (also given to the reference) and ``loss_only`` (given to the loss alone)."""
+
+    loss: str
+    kwargs: dict[str, Any]
+    reference: Reference
+    loss_only: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return "-".join([self.loss, *(f"{k}={v}" for k, v in self.kwargs.items())])
+
+
+REFERENCES: dict[str, list[ReferenceCase]] = {}
+"""Loss name -> the hyper-parameter settings checked against its brute-force reference."""
+
+
+def reference(
+    loss: str, *cases: dict[str, Any], loss_only: dict[str, Any] | None = None
+) -> Callable[[Reference], Reference]:
+    """Register the decorated function as the reference of ``loss``, checked at each of ``cases``
+    (default: the loss's defaults alone); ``loss_only`` settings make the loss deterministic, e.g. a tie rule."""
+
+    def register(fn: Reference) -> Reference:
+        REFERENCES.setdefault(loss, []).extend(
+            ReferenceCase(loss, dict(kwargs), fn, dict(loss_only or {})) for kwargs in (cases or ({},))
+        )
+        return fn
+
+    return register
 
 
 def gain_of(grade: float, gain: str) -> float:
@@ -78,6 +118,7 @@ def apply(per_list: PerList, scores: Sequence[Row], labels: Sequence[Row], mask:
 # ---------------------------------------------------------------- losses, one list at a time
 
 
+@reference("nll", {"positive": "first_max"}, {"positive": "all"})
 def ref_nll(
     scores: Sequence[Row], labels: Sequence[Row], mask: Sequence[Sequence[bool]], positive: str = "first_max"
 ) -> float:
@@ -94,6 +135,7 @@ def ref_nll(
     return apply(one, scores, labels, mask)
 
 
+@reference("listnet", {}, {"gain": "linear"}, {"target": "softmax"})
 def ref_listnet(
     scores: Sequence[Row],
     labels: Sequence[Row],
@@ -115,6 +157,7 @@ def ref_listnet(
     return apply(one, scores, labels, mask)
 
 
+@reference("xe_ndcg", {"gamma": 0.3}, {"gamma": 0.7, "gain": "linear"})
 def ref_xe_ndcg(
     scores: Sequence[Row],
     labels: Sequence[Row],
@@ -132,6 +175,7 @@ def ref_xe_ndcg(
     return apply(one, scores, labels, mask)
 
 
+@reference("listmle", {}, {"k": 3}, {"relevant_only": True}, loss_only={"tie_break": "index"})
 def ref_listmle(
     scores: Sequence[Row],
     labels: Sequence[Row],
@@ -158,6 +202,7 @@ def ref_listmle(
     return apply(one, scores, labels, mask)
 
 
+@reference("approx_ndcg", {}, {"k": 3, "temperature": 0.5, "gain": "linear", "cutoff_temperature": 0.2})
 def ref_approx_ndcg(
     scores: Sequence[Row],
     labels: Sequence[Row],
@@ -182,6 +227,7 @@ def ref_approx_ndcg(
     return apply(one, scores, labels, mask)
 
 
+@reference("ranknet", {}, {"sigma": 2.0})
 def ref_ranknet(
     scores: Sequence[Row], labels: Sequence[Row], mask: Sequence[Sequence[bool]], sigma: float = 1.0
 ) -> float:
@@ -197,6 +243,17 @@ def ref_ranknet(
     return apply(one, scores, labels, mask)
 
 
+@reference(
+    "lambdaloss",
+    *(
+        case
+        for weighting in ("ndcg_loss1", "ndcg_loss2", "ndcg_loss2pp", "lambdarank", "ranknet")
+        for case in (
+            {"weighting": weighting},
+            {"weighting": weighting, "k": 3, "gain": "linear", "sigma": 0.5, "mu": 3.0},
+        )
+    ),
+)
 def ref_lambdaloss(
     scores: Sequence[Row],
     labels: Sequence[Row],
@@ -252,6 +309,7 @@ def ref_lambdaloss(
     return apply(one, scores, labels, mask)
 
 
+@reference("graded_infonce", {}, {"gain": "linear"})
 def ref_graded_infonce(
     scores: Sequence[Row], labels: Sequence[Row], mask: Sequence[Sequence[bool]], gain: str = "exp2"
 ) -> float:
@@ -271,6 +329,7 @@ def ref_graded_infonce(
     return apply(one, scores, labels, mask)
 
 
+@reference("neural_ndcg", {}, {"k": 3, "temperature": 0.3, "gain": "linear"}, {"max_iter": 0})
 def ref_neural_ndcg(
     scores: Sequence[Row],
     labels: Sequence[Row],

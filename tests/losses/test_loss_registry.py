@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,17 @@ def test_config_files_name_registered_losses() -> None:
     for path in CONFIG_DIR.glob("*.yaml"):
         cfg_name, _ = _read_simple_yaml(path)
         assert cfg_name in LOSSES, path
+
+
+def test_every_module_of_the_package_is_imported() -> None:
+    """A new loss file registers itself: losses/__init__.py imports every module of the package."""
+    package = CONFIG_DIR.parents[1] / "src" / "gradedpr" / "losses"
+    modules = {path.stem for path in package.glob("*.py")} - {"__init__"}
+    assert {f"gradedpr.losses.{name}" for name in modules} <= set(sys.modules)
+    assert {fn.__module__ for fn in LOSSES.values()} <= {f"gradedpr.losses.{name}" for name in modules}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_has_a_section_in_the_docs(name: str) -> None:
+    docs = (CONFIG_DIR.parents[1] / "docs" / "losses.md").read_text(encoding="utf-8")
+    assert f"\n## {name} — " in docs, f"docs/losses.md needs a '## {name} — <title>' section"

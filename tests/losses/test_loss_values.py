@@ -3,52 +3,29 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
 
 import loss_reference as ref
 import pytest
 import torch
 
-from gradedpr.losses import get_loss
+from gradedpr.losses import LOSSES, available_losses, get_loss
 
-# (loss name, kwargs for the loss, reference function, kwargs for the reference)
-REFERENCE_CASES: list[tuple[str, dict[str, Any], Callable[..., float], dict[str, Any]]] = [
-    ("xe_ndcg", {"gamma": 0.3}, ref.ref_xe_ndcg, {"gamma": 0.3}),
-    ("xe_ndcg", {"gamma": 0.7, "gain": "linear"}, ref.ref_xe_ndcg, {"gamma": 0.7, "gain": "linear"}),
-    ("listmle", {"tie_break": "index"}, ref.ref_listmle, {}),
-    ("listmle", {"tie_break": "index", "k": 3}, ref.ref_listmle, {"k": 3}),
-    ("listmle", {"tie_break": "index", "relevant_only": True}, ref.ref_listmle, {"relevant_only": True}),
-    ("approx_ndcg", {}, ref.ref_approx_ndcg, {}),
-    (
-        "approx_ndcg",
-        {"k": 3, "temperature": 0.5, "gain": "linear", "cutoff_temperature": 0.2},
-        ref.ref_approx_ndcg,
-        {"k": 3, "temperature": 0.5, "gain": "linear", "cutoff_temperature": 0.2},
-    ),
-    ("neural_ndcg", {}, ref.ref_neural_ndcg, {}),
-    (
-        "neural_ndcg",
-        {"k": 3, "temperature": 0.3, "gain": "linear"},
-        ref.ref_neural_ndcg,
-        {"k": 3, "temperature": 0.3, "gain": "linear"},
-    ),
-    ("neural_ndcg", {"max_iter": 0}, ref.ref_neural_ndcg, {"max_iter": 0}),
-    ("ranknet", {}, ref.ref_ranknet, {}),
-    ("ranknet", {"sigma": 2.0}, ref.ref_ranknet, {"sigma": 2.0}),
-    ("graded_infonce", {}, ref.ref_graded_infonce, {}),
-    ("graded_infonce", {"gain": "linear"}, ref.ref_graded_infonce, {"gain": "linear"}),
-]
-for _w in ("ndcg_loss1", "ndcg_loss2", "ndcg_loss2pp", "lambdarank", "ranknet"):
-    REFERENCE_CASES.append(("lambdaloss", {"weighting": _w}, ref.ref_lambdaloss, {"weighting": _w}))
-    REFERENCE_CASES.append(
-        (
-            "lambdaloss",
-            {"weighting": _w, "k": 3, "gain": "linear", "sigma": 0.5, "mu": 3.0},
-            ref.ref_lambdaloss,
-            {"weighting": _w, "k": 3, "gain": "linear", "sigma": 0.5, "mu": 3.0},
-        )
-    )
+REFERENCE_CASES = [case for name in available_losses() for case in ref.REFERENCES.get(name, [])]
+"""Every registered loss at every setting its reference in loss_reference.py is registered for."""
+
+
+def losses_without_reference() -> list[str]:
+    return [name for name in available_losses() if not ref.REFERENCES.get(name)]
+
+
+def test_every_registered_loss_has_a_reference_case() -> None:
+    assert losses_without_reference() == [], "add a brute-force @reference(...) in tests/losses/loss_reference.py"
+    assert set(ref.REFERENCES) <= set(LOSSES), "a reference names a loss that is not registered"
+
+
+def test_a_new_loss_without_reference_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(LOSSES, "brand_new_loss", LOSSES["listnet"])
+    assert losses_without_reference() == ["brand_new_loss"]
 
 
 def random_case(seed: int, batch: int = 4, size: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -62,17 +39,11 @@ def random_case(seed: int, batch: int = 4, size: int = 7) -> tuple[torch.Tensor,
 
 
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize(
-    ("name", "kwargs", "reference", "ref_kwargs"),
-    REFERENCE_CASES,
-    ids=[f"{c[0]}-{'-'.join(f'{k}={v}' for k, v in c[1].items())}" for c in REFERENCE_CASES],
-)
-def test_matches_brute_force_reference(
-    seed: int, name: str, kwargs: dict[str, Any], reference: Callable[..., float], ref_kwargs: dict[str, Any]
-) -> None:
+@pytest.mark.parametrize("case", REFERENCE_CASES, ids=[case.id for case in REFERENCE_CASES])
+def test_matches_brute_force_reference(seed: int, case: ref.ReferenceCase) -> None:
     scores, labels, mask = random_case(seed)
-    got = get_loss(name, **kwargs)(scores, labels, mask).item()
-    want = reference(scores.tolist(), labels.tolist(), mask.tolist(), **ref_kwargs)
+    got = get_loss(case.loss, **case.kwargs, **case.loss_only)(scores, labels, mask).item()
+    want = case.reference(scores.tolist(), labels.tolist(), mask.tolist(), **case.kwargs)
     assert got == pytest.approx(want, abs=1e-9, rel=1e-9)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
@@ -15,7 +16,7 @@ from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder, BiEncoderConfig
 from gradedpr.model.card import model_card, refresh_checkpoint_card
 from gradedpr.model.run_record import read_training_record
-from gradedpr.train.trainer import Trainer, TrainSettings
+from gradedpr.train.trainer import Trainer
 
 CONFIG = {
     "model": {"name_or_path": "default", "pooling": "mean", "similarity": "cosine", "temperature": 0.05,
@@ -126,7 +127,7 @@ def test_training_checkpoints_carry_a_card(tiny_model_dir: Path, tmp_path: Path)
     qrels = {"q0": {"d0": 2, "d2": 1}, "q1": {"d1": 2, "d3": 1}}
     model = BiEncoder.from_pretrained(tiny_model_dir)
     sampler = GroupSampler(queries, qrels, ids, RandomNegatives(), group_size=3, max_positives=1, seed=0)
-    settings = TrainSettings(batch_size=2, group_size=3, max_steps=2, lr=1e-3, eval_every=1, save_every=1,
+    settings = TrainConfig(batch_size=2, group_size=3, max_steps=2, lr=1e-3, eval_every=1, save_every=1,
                              eval_metric="auc")
     trainer = Trainer(model, sampler, Corpus.from_lists(ids, [""] * 8, texts), get_loss("listnet"), settings,
                       tmp_path, evaluate=lambda m: {"auc": 0.5}, show_progress=False)

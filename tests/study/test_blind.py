@@ -16,7 +16,7 @@ from gradedpr.data.subsets import heldout_documents
 from gradedpr.study.blind import blind_study
 from gradedpr.study.plan import plan_runs, seed_major
 from gradedpr.study.runner import is_finished
-from test_end_to_end import TOPICS, write_tiny_beir
+from tiny_beir import TOPICS, write_tiny_beir
 
 REGIMES = {
     "few": {"overrides": ["experiment=x", "train.query_subset=2"], "losses": ["graded_infonce"], "seeds": [1, 2, 3]},

@@ -29,13 +29,14 @@ from dist_utils import (
 )
 from dying_rank import dying_worker
 
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.collator import collate_groups
 from gradedpr.data.sampler import TrainGroup
 from gradedpr.errors import ConfigError
 from gradedpr.losses import get_loss
 from gradedpr.train.distributed import Dist, init_distributed, shutdown
 from gradedpr.train.step import InBatchStep
-from gradedpr.train.trainer import TrainSettings, check_parallel_settings
+from gradedpr.train.trainer import check_parallel_settings
 
 WORLD = 2
 CASES: list[tuple[str, int | None]] = [("nll", None), ("listnet", None), ("lambdaloss", None),
@@ -155,14 +156,14 @@ def test_labels_over_the_global_batch(two_ranks: list[dict[str, Any]]) -> None:
 
 def test_bad_parallel_settings_are_one_line_errors() -> None:
     with pytest.raises(ConfigError, match="not divisible by the world size 2"):
-        check_parallel_settings(TrainSettings(batch_size=5), 2)
+        check_parallel_settings(TrainConfig(batch_size=5), 2)
     with pytest.raises(ConfigError, match=r"train.grad_cache_chunk=0: must be an integer \(or null = off\) >= 1"):
-        TrainSettings(grad_cache_chunk=0)
+        TrainConfig(grad_cache_chunk=0)
     with pytest.raises(ConfigError, match="larger than the 4 queries each of the 2"):
-        check_parallel_settings(TrainSettings(batch_size=8, grad_cache_chunk=5), 2)
-    check_parallel_settings(TrainSettings(batch_size=8, grad_cache_chunk=4), 2)
+        check_parallel_settings(TrainConfig(batch_size=8, grad_cache_chunk=5), 2)
+    check_parallel_settings(TrainConfig(batch_size=8, grad_cache_chunk=4), 2)
     with pytest.raises(ConfigError, match="one process only"):
-        check_parallel_settings(TrainSettings(batch_size=8), 2, custom_step=True)
+        check_parallel_settings(TrainConfig(batch_size=8), 2, custom_step=True)
 
 
 def test_uneven_split_of_a_short_last_batch() -> None:

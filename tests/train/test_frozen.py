@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler, TrainGroup
@@ -19,7 +20,7 @@ from gradedpr.errors import CheckpointError
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
-from gradedpr.train.trainer import Trainer, TrainSettings
+from gradedpr.train.trainer import Trainer
 
 N_DOCS = 30
 IDS = [f"d{i:02d}" for i in range(N_DOCS)]
@@ -145,7 +146,7 @@ def test_frozen_training_moves_only_the_query_encoder_and_learns(setup: tuple, t
                  for b, qid in enumerate(QUERIES)]
         return {"neg_rank": -float(np.mean(ranks))}
 
-    settings = TrainSettings(batch_size=3, group_size=2, max_steps=30, lr=1e-3, eval_every=30,
+    settings = TrainConfig(batch_size=3, group_size=2, max_steps=30, lr=1e-3, eval_every=30,
                              warmup_ratio=0.0, eval_metric="neg_rank")
     trainer = Trainer(model, sampler, corpus, get_loss("listnet"), settings, tmp_path / "run",
                       evaluate=mean_rank_of_relevant, show_progress=False, step=step)

@@ -10,12 +10,13 @@ import pytest
 import torch
 from dist_utils import GROUP_SIZE, IDS, QRELS, QUERIES, assert_grads_close, corpus, global_batch, grads, load_model
 
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder
 from gradedpr.train.step import InBatchStep
-from gradedpr.train.trainer import Trainer, TrainSettings
+from gradedpr.train.trainer import Trainer
 
 
 def step_result(model: BiEncoder, seed: int = 0) -> tuple[float, dict[str, torch.Tensor], int]:
@@ -53,7 +54,7 @@ def trained_weights(model_dir: Path, run_dir: Path, **settings: object) -> list[
     sampler = GroupSampler(QUERIES, QRELS, IDS, RandomNegatives(), group_size=GROUP_SIZE, max_positives=2, seed=1)
     values: dict = {"batch_size": 3, "group_size": GROUP_SIZE, "max_steps": 3, "lr": 1e-3, "eval_every": 0,
                     "warmup_ratio": 0.0, "eval_at_start": False, **settings}
-    trainer = Trainer(model, sampler, corpus(), get_loss("listnet"), TrainSettings(**values), run_dir,
+    trainer = Trainer(model, sampler, corpus(), get_loss("listnet"), TrainConfig(**values), run_dir,
                       show_progress=False)
     trainer.train()
     return [p.detach().clone() for p in model.parameters()]

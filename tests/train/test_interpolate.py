@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import make_tiny_model_dir
 from gradedpr.config.schema import TrainConfig
 from gradedpr.errors import ConfigError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.train.interpolate import choose_mix, interpolate
-from test_end_to_end import run_script, write_tiny_beir
+from test_end_to_end import run_script
 from test_train_regimes import common
+from tiny_beir import write_tiny_beir
+from tiny_model import make_tiny_model_dir
 
 
 @pytest.fixture(scope="module")

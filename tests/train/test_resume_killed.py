@@ -37,7 +37,7 @@ from gradedpr.train.distributed import Dist
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parent / "train_with_hooks.py"
 sys.path.insert(0, str(ROOT / "tests"))
-from test_end_to_end import write_tiny_beir  # noqa: E402
+from tiny_beir import write_tiny_beir  # noqa: E402
 
 
 def args(data: Path, model_dir: Path, run_dir: Path, *extra: str) -> list[str]:

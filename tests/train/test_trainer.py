@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from gradedpr.config.schema import TrainConfig
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
@@ -15,7 +16,7 @@ from gradedpr.encode.batching import encode_texts
 from gradedpr.losses import get_loss
 from gradedpr.model import BiEncoder
 from gradedpr.train.step import InBatchStep
-from gradedpr.train.trainer import Trainer, TrainSettings
+from gradedpr.train.trainer import Trainer
 
 N_DOCS = 24
 IDS = [f"d{i}" for i in range(N_DOCS)]
@@ -47,7 +48,7 @@ def make_trainer(model_dir: Path, run_dir: Path, **overrides: object) -> Trainer
     values: dict = {"batch_size": 3, "group_size": 4, "max_steps": 6, "lr": 1e-3, "eval_every": 3,
                     "warmup_ratio": 0.0}
     values.update(overrides)
-    return Trainer(model, sampler, corpus, get_loss("listnet"), TrainSettings(**values), run_dir,
+    return Trainer(model, sampler, corpus, get_loss("listnet"), TrainConfig(**values), run_dir,
                    evaluate=lambda m: {"auc": auc(m)}, show_progress=False)
 
 
@@ -108,9 +109,9 @@ def test_resume_continues_exactly(tiny_model_dir: Path, tmp_path: Path) -> None:
 
 def test_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="batch_size"):
-        TrainSettings(batch_size=0)
+        TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="lr"):
-        TrainSettings(lr=0)
+        TrainConfig(lr=0)
 
 
 def test_resuming_a_finished_run_returns_without_training(tiny_model_dir: Path, tmp_path: Path) -> None:

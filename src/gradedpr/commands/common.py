@@ -59,10 +59,10 @@ def slug(text: str) -> str:
 def load_model(checkpoint: str, device: str = "auto", **overrides: Any) -> BiEncoder:
     """The checkpoint's dual encoder on ``device``; ``overrides`` (None = the checkpoint's own) replace settings."""
     from gradedpr.model.biencoder import BiEncoder  # here: the scripts import this module before checking settings
-    from gradedpr.utils.distributed import local_device
+    from gradedpr.utils.device import pick_device
 
     model = BiEncoder.from_pretrained(checkpoint, **{k: v for k, v in overrides.items() if v is not None})
-    return model.to(local_device(device))
+    return model.to(pick_device(device))
 
 
 def checkpoint_path(checkpoint: str) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from gradedpr.filenames import RUN_CONFIG
 from gradedpr.utils.atomic import atomic_open, atomic_write_text
 
@@ -38,15 +40,14 @@ def collect(sweep_dir: str | Path, metric: str = "ndcg@10") -> list[dict[str, An
 
 
 def _loss_name(config_yaml: str) -> str | None:
-    in_loss = False
-    for line in config_yaml.splitlines():
-        if line.startswith("loss:"):
-            in_loss = True
-        elif in_loss and line.startswith("  name:"):
-            return line.split(":", 1)[1].strip()
-        elif in_loss and line and not line.startswith(" "):
-            in_loss = False
-    return None
+    """``loss.name`` of a job's config.yaml (None when the file is no YAML mapping or names no loss)."""
+    try:
+        config = yaml.safe_load(config_yaml)
+    except yaml.YAMLError:
+        return None
+    loss = config.get("loss") if isinstance(config, dict) else None
+    name = loss.get("name") if isinstance(loss, dict) else None
+    return None if name is None else str(name)
 
 
 def _fmt(value: Any) -> str:

@@ -102,6 +102,3 @@ class GroupSampler:
                 continue
             rng = random.Random(f"{self.seed}-group-{epoch}-{index}")
             yield [self.group(qid, rng) for qid in order[offset : offset + batch_size]]
-
-    def batches_per_epoch(self, batch_size: int) -> int:
-        return -(-len(self.qids) // batch_size)

@@ -45,7 +45,6 @@ TOKENIZE_BATCH = 1024
 """Texts per tokenizer call (large calls let the fast tokenizer's Rust side do the work)."""
 
 
-
 @dataclass
 class Tokenized:
     """Unpadded token ids of many texts, stored flat: text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``."""
@@ -60,10 +59,6 @@ class Tokenized:
     @property
     def lengths(self) -> npt.NDArray[np.int64]:
         return np.diff(self.offsets)
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.offsets[-1])
 
 
 def max_length_of(model: BiEncoder, kind: Kind) -> int:

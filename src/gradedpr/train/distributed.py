@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -233,7 +232,3 @@ def shutdown(dist: Dist) -> None:
     """Leave the process group (a no-op for a single process)."""
     if dist.enabled and tdist.is_initialized():
         tdist.destroy_process_group()
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))

@@ -20,7 +20,7 @@ dropout draws its masks per chunk, which changes the noise sample, not the model
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -54,7 +54,3 @@ class RngState:
 def chunk_bounds(n: int, chunk: int) -> list[tuple[int, int]]:
     """``[(start, end), ...]`` covering ``range(n)`` in pieces of ``chunk`` (the last may be shorter)."""
     return [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
-
-
-def split_rows(tensor: Tensor, bounds: Sequence[tuple[int, int]]) -> list[Tensor]:
-    return [tensor[start:end] for start, end in bounds]

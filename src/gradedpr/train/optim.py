@@ -29,7 +29,11 @@ def build_optimizer(model: nn.Module, lr: float, weight_decay: float) -> torch.o
 
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> LambdaLR:
-    """LR factor rises linearly from 0 to 1 over ``warmup_steps``, then falls linearly to 0 at ``total_steps``."""
+    """LR factor rises linearly from 0 to 1 over ``warmup_steps``, then falls linearly to 0 at ``total_steps``.
+
+    Not transformers' ``get_linear_schedule_with_warmup``: that one has the same decay but a warmup one step
+    later (its first update has lr 0), which would change every run with warmup (tests/train/test_optim.py).
+    """
 
     def factor(step: int) -> float:
         if warmup_steps > 0 and step < warmup_steps:

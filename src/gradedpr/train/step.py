@@ -50,14 +50,6 @@ def embed(model: BiEncoder, batch: CollatedBatch, passage_texts: list[str]) -> t
     return q, p_unique[batch.column_to_passage.to(p_unique.device)]
 
 
-def batch_loss(model: BiEncoder, batch: CollatedBatch, passage_texts: list[str], loss_fn: BoundLoss) -> Tensor:
-    """The loss of one collated batch on one process: ``loss_fn(scores [B, B*N], labels, mask)``."""
-    q, p = embed(model, batch, passage_texts)
-    scores = model.score(q, p)
-    device = scores.device
-    return loss_fn(scores.float(), batch.labels.to(device), batch.mask.to(device))
-
-
 @dataclass
 class PreparedBatch:
     """One step's inputs on one process: what it encodes (``local``) and what the loss sees (global)."""

@@ -51,11 +51,6 @@ _STATE_KEYS = ("optimizer", "scheduler", "rng", "step", "epoch", "batch_in_epoch
                "evaluations")
 
 
-TrainSettings = TrainConfig
-"""The trainer's settings are the ``train`` config group: :class:`gradedpr.config.schema.TrainConfig` (every
-default and its validation are defined there, once)."""
-
-
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -77,7 +72,7 @@ class Trainer:
         sampler: GroupSampler,
         corpus: Corpus,
         loss_fn: BoundLoss,
-        settings: TrainSettings,
+        settings: TrainConfig,
         run_dir: str | Path,
         *,
         evaluate: EvalFn | None = None,
@@ -338,7 +333,7 @@ class Trainer:
         return result
 
 
-def check_parallel_settings(settings: TrainSettings, world_size: int, *, custom_step: bool = False) -> None:
+def check_parallel_settings(settings: TrainConfig, world_size: int, *, custom_step: bool = False) -> None:
     """Refuse settings that several processes or GradCache cannot honour (one clear line each)."""
     if settings.batch_size % world_size:
         raise ConfigError(f"train.batch_size={settings.batch_size} (queries per step over all processes) is not "

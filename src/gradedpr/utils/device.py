@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from contextlib import AbstractContextManager
 
 import torch
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else CPU; any torch device string is accepted."""
+    """The one device picker: ``auto`` is ``cuda:LOCAL_RANK`` when CUDA is available (``cuda:0`` outside
+    ``torchrun``), else CPU; any other torch device string is taken as it is."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
+        return torch.device("cpu")
     return torch.device(name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-import torch
+from gradedpr.utils.device import pick_device
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -19,10 +19,5 @@ def rank_and_world() -> tuple[int, int]:
     return rank, world
 
 
-def local_device(name: str = "auto") -> torch.device:
-    """``cuda:LOCAL_RANK`` under torchrun with CUDA and ``name='auto'``; else the device ``name`` picks."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}")
-        return torch.device("cpu")
-    return torch.device(name)
+local_device = pick_device
+"""The device picker of :mod:`gradedpr.utils.device` under the name commands/train.py imports."""
