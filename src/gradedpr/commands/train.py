@@ -37,7 +37,7 @@ from gradedpr.errors import ConfigError
 from gradedpr.evaluation.measures import DEFAULT_MEASURES
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
-from gradedpr.filenames import METRICS_LOG, RUN_CONFIG, TRAIN_SUMMARY
+from gradedpr.filenames import RUN_CONFIG, TRAIN_SUMMARY
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
@@ -48,6 +48,7 @@ from gradedpr.train.distributed import Dist, init_from_env, shutdown
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
+from gradedpr.train.report import report_training, run_log_file
 from gradedpr.train.step import StepFn
 from gradedpr.train.trainer import Trainer, TrainResult, check_parallel_settings
 from gradedpr.types import Run
@@ -101,6 +102,7 @@ def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
             with removed_on_failure(run_dir if dist.is_main else None):
                 if dist.is_main:
                     lock.enter_context(hold_run_dir(run_dir))
+                    lock.enter_context(run_log_file(run_dir))  # train.log (Hydra's job logging may write it)
                 train = _prepare(app, dist, run_dir)
             return train()
     finally:
@@ -260,15 +262,8 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
                 refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
         finally:
             logger.close()
-        first, last = result.evaluations[0], result.evaluations[-1]
-        metric = f"dev/{settings.eval_metric}"
-        print(
-            f"\n{settings.eval_metric} on {eval_split}: step {first['step']} = {first.get(metric, float('nan')):.4f}"
-            f" -> step {last['step']} = {last.get(metric, float('nan')):.4f}"
-            f" (best {result.best_metric} at step {result.best_step})\n"
-            f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
-            f"metrics: {run_dir / METRICS_LOG}  |  skipped queries without a positive: {result.skipped_queries}"
-        )
+        report_training(result, eval_metric=settings.eval_metric, eval_split=eval_split, test_split=test_split,
+                        best_dir=trainer.best_dir, last_dir=trainer.last_dir, run_dir=run_dir)
         return result
 
     return train
