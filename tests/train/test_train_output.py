@@ -130,3 +130,34 @@ def test_run_log_file_writes_train_log_without_hydra(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.count("training finished: 2 steps") == 1
     assert "best 0.7720 at step 2" in text and "not in the file" not in text
+
+
+def test_every_training_run_writes_curves_png(trained: tuple[Path, str]) -> None:
+    run_dir, _ = trained
+    png = (run_dir / "curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert not list(run_dir.glob(".curves.png.*"))  # the temporary file was renamed into place
+
+
+def test_curves_figure_draws_dev_loss_start_level_and_selected_step(tmp_path: Path) -> None:
+    from gradedpr.train.curves import best_of, curve_points, curves_figure, read_records, write_curves
+
+    records = [{"step": 0, "dev/ndcg@10": 0.5, "data/corpus": 36}]
+    records += [{"step": s, "train/loss": 2.0 / s} for s in range(1, 7)]
+    records += [{"step": 3, "dev/ndcg@10": 0.7}, {"step": 6, "dev/ndcg@10": 0.6}, {"step": 6, "test/ndcg@10": 0.1}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"step": 7, "tr')
+    read = read_records(tmp_path / "metrics.jsonl")
+    assert len(read) == len(records)  # the line cut short is skipped
+    dev, loss = curve_points(read, "dev/ndcg@10"), curve_points(read, "train/loss")
+    assert dev == [(0, 0.5), (3, 0.7), (6, 0.6)] and [s for s, _ in loss] == [1, 2, 3, 4, 5, 6]
+    assert best_of(dev) == 3
+    fig = curves_figure(dev, loss, metric="ndcg@10", best_step=3)
+    top, bottom = fig.axes
+    lines = {line.get_label(): line for line in top.get_lines()}
+    assert list(lines["dev ndcg@10"].get_xdata()) == [0, 3, 6]
+    start = lines["start model 0.5000"]
+    assert list(start.get_ydata()) == [0.5, 0.5] and start.get_linestyle() == "--"
+    assert list(lines["selected: step 3 (0.7000)"].get_xdata()) == [3]
+    assert any(list(line.get_xdata()) == [3, 3] for line in bottom.get_lines())  # the step marked below too
+    assert [line.get_label() for line in bottom.get_lines()][-1] == "train/loss"
+    assert write_curves(tmp_path, "ndcg@10").read_bytes()[:4] == b"\x89PNG"

@@ -44,6 +44,7 @@ from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
+from gradedpr.train.curves import write_curves
 from gradedpr.train.distributed import Dist, init_from_env, shutdown
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.loggers import MetricsLogger
@@ -262,6 +263,7 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
                 refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
         finally:
             logger.close()
+        write_curves(run_dir, settings.eval_metric, result.best_step, split=eval_split)  # curves.png
         report_training(result, eval_metric=settings.eval_metric, eval_split=eval_split, test_split=test_split,
                         best_dir=trainer.best_dir, last_dir=trainer.last_dir, run_dir=run_dir)
         return result
