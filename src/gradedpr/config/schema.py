@@ -478,6 +478,9 @@ class EvaluateApp:
     runs: Any = None  # compare these run files: [a.trec,b.trec], ['bm25=a.trec','dense=b.trec'] or {bm25: a.trec}
     baseline: str | None = None  # the run the others are compared with: a name or a path (null = the first)
     qrels: str | None = None  # qrels file used instead of data + split: TREC 'qid iter docid grade' or BEIR tsv
+    per_grade: bool = False  # true = also, per relevance grade: recall@k, share retrieved and mean rank of
+    #                          its documents (do the top grades come first?), printed and in metrics.json
+    per_grade_cutoffs: list[int] = field(default_factory=lambda: [10, 100])  # the k of per_grade's recall@k
     n_permutations: int = 10000  # random sign flips of the paired randomisation test
     seed: int = 0  # seed of the randomisation test (the same sign flips for every run compared)
     output: str | None = None  # null = outputs/eval/<data>-<checkpoint label or run name>-<split> (label: <run>-best
@@ -504,6 +507,10 @@ class EvaluateApp:
         check_max_tokens("max_tokens", self.max_tokens)
         at_least("n_permutations", self.n_permutations, 1)
         at_least("seed", self.seed, 0)
+        if not self.per_grade_cutoffs:
+            raise fail("per_grade_cutoffs", self.per_grade_cutoffs, "must name at least one cutoff, e.g. [10,100]")
+        for cutoff in self.per_grade_cutoffs:
+            at_least("per_grade_cutoffs", cutoff, 1)
 
 
 @dataclass
