@@ -28,7 +28,8 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     data = write_tiny_beir(tmp / "tiny")
     run_dir = tmp / "run"
     out = run_script("train.py", f"data.path={data}", "data.builtin=false", "data.name=tiny",
-                     f"model.name_or_path={tiny_model_dir}", "logger=none", "train.max_steps=4",
+                     f"model.name_or_path={tiny_model_dir}", "logger=wandb", "logger.log_model=true",
+                     "train.max_steps=4",
                      "train.eval_every=2", "train.batch_size=2", "train.eval_k=10", "train.lr=1e-3",
                      "train.test_split=test", f"hydra.run.dir={run_dir}")
     return run_dir, out
@@ -161,3 +162,17 @@ def test_curves_figure_draws_dev_loss_start_level_and_selected_step(tmp_path: Pa
     assert any(list(line.get_xdata()) == [3, 3] for line in bottom.get_lines())  # the step marked below too
     assert [line.get_label() for line in bottom.get_lines()][-1] == "train/loss"
     assert write_curves(tmp_path, "ndcg@10").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_wandb_run_of_a_training_is_named_grouped_and_has_the_model(trained: tuple[Path, str]) -> None:
+    """scripts/train.py end to end: the offline run read back (name = run directory, group = the experiment
+    Hydra composed, tags from the config, the best checkpoint as an artifact)."""
+    from test_loggers_wandb import complete_records
+
+    run_dir, _ = trained
+    records = complete_records(next((run_dir / "wandb").glob("offline-run-*/run-*.wandb")))
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert (run.display_name, run.run_group, run.job_type) == (run_dir.name, "builtin", "train")
+    assert list(run.tags) == ["loss:listnet", "regime:full", "data:tiny"]
+    models = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact" and r.artifact.type == "model"]
+    assert len(models) == 1 and "gradedpr.json" in {c.path for c in models[0].manifest.contents}

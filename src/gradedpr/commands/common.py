@@ -69,3 +69,14 @@ def checkpoint_path(checkpoint: str) -> str:
     from gradedpr.model.resolve import resolve_model_path
 
     return str(resolve_model_path(checkpoint).resolve())
+
+
+def hydra_choice(group: str) -> str | None:
+    """The option of config group ``group`` that Hydra composed (``experiment=nfcorpus`` -> ``nfcorpus``); None
+    outside a Hydra application or when the group was not used."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    value = HydraConfig.get().runtime.choices.get(group)
+    return str(value) if value else None

@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.checks import run_dir_of, to_dict, to_yaml, train_app
-from gradedpr.commands.common import checkpoint_label
+from gradedpr.commands.common import checkpoint_label, hydra_choice
 from gradedpr.config.schema import TrainApp, TrainConfig
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, PrecomputedNegatives, RandomNegatives, build_negative_source
@@ -95,6 +95,8 @@ def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
     main_process = rank_and_world()[0] == 0
     with removed_on_failure(run_dir_of(cfg) if main_process else None):
         app = train_app(cfg)  # also refuses to resume a run that a live process still trains
+    if app.logger.group is None:  # wandb: the runs of one recipe (experiment=...) in one group
+        app = replace(app, logger=replace(app.logger, group=hydra_choice("experiment")))
     device = local_device(app.device)  # cuda:LOCAL_RANK under torchrun with auto; else the device named
     dist = init_from_env(app.train.dist_timeout, device)
     try:

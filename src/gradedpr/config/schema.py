@@ -40,6 +40,7 @@ LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
 MEAN_OVER = ("qrels", "both")
 MIN_MAX_LENGTH = 2  # room for [CLS] and [SEP]
+MAX_TAG_LENGTH = 64  # wandb refuses longer tags
 MAX_NBITS = 16  # bits per PQ code: 2^16 centroids per sub-quantiser already need millions of training vectors
 
 
@@ -261,12 +262,19 @@ class LoggerConfig:
     name: str = "wandb"  # wandb | none
     mode: str = "offline"  # offline | online | disabled; sync later: wandb sync <run_dir>/wandb/offline-run-*
     project: str = "gradedpr"
-    run_name: str | None = None
-    tags: list[str] = field(default_factory=list)
+    run_name: str | None = None  # the wandb run's display name (null = the run directory's name)
+    group: str | None = None  # runs shown together (null = the experiment, experiment=...; a study: its name)
+    job_type: str = "train"
+    tags: list[str] = field(default_factory=list)  # besides the automatic loss:<name>, regime:<r>, data:<name>
+    log_model: bool = False  # true = upload the best checkpoint (else the last) as a wandb model artifact
 
     def __post_init__(self) -> None:
         one_of("logger.name", self.name, LOGGERS)
         one_of("logger.mode", self.mode, WANDB_MODES)
+        not_empty("logger.job_type", self.job_type)
+        for tag in self.tags:
+            if not str(tag).strip() or len(str(tag)) > MAX_TAG_LENGTH:
+                raise fail("logger.tags", tag, f"each tag must be 1 to {MAX_TAG_LENGTH} characters")
 
 
 # ---------------------------------------------------------------------------------------------- faiss

@@ -16,7 +16,7 @@ from gradedpr.study.aggregate import (
     rows_to_json,
     summary_csv,
 )
-from gradedpr.study.plan import plan_runs
+from gradedpr.study.plan import logger_overrides, plan_runs
 from gradedpr.study.plots import plot_dev_curves, plot_test
 from gradedpr.study.runner import execute, run_baselines
 from gradedpr.utils.atomic import atomic_write_text
@@ -29,7 +29,8 @@ def run_study(cfg: DictConfig) -> str:
     split, dev_split = str(study.split), str(study.dev_split)
     regimes = OmegaConf.to_container(study.regimes, resolve=True)
     assert isinstance(regimes, dict)
-    runs = plan_runs(regimes, output, str(study.data.name), split)  # type: ignore[arg-type]
+    logger = logger_overrides(str(cfg.get("logger") or "none"), str(study.name))
+    runs = plan_runs(regimes, output, str(study.data.name), split, logger)  # type: ignore[arg-type]
     if cfg.only:
         runs = [r for r in runs if r.regime in set(cfg.only)]
     output.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ class PlannedRun:
     seed: int
     overrides: tuple[str, ...]
     run_dir: Path
+    logger: tuple[str, ...] = ("logger=none",)  # the training runs' logger overrides (see :func:`logger_overrides`)
 
     @property
     def name(self) -> str:
@@ -26,10 +27,19 @@ class PlannedRun:
 
     def command(self, python: str, script: str = "scripts/train.py") -> list[str]:
         return [python, script, *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
-                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", "logger=none", "show_progress=false"]
+                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", *self.logger, "show_progress=false"]
 
 
-def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data: str, split: str) -> list[PlannedRun]:
+def logger_overrides(logger: str, study: str) -> tuple[str, ...]:
+    """The study's ``logger`` setting as overrides of its training runs: ``none`` (only metrics.jsonl), or
+    ``wandb``: every run of the study in one wandb group named after the study."""
+    if logger not in ("none", "wandb"):
+        raise ConfigError(f"logger={logger!r}: must be none or wandb (the study's training runs' logger)")
+    return ("logger=none",) if logger == "none" else ("logger=wandb", f"logger.group=study-{study}")
+
+
+def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data: str, split: str,
+              logger: Sequence[str] = ("logger=none",)) -> list[PlannedRun]:
     """Every (regime, loss, seed) of ``regimes`` (name -> {overrides, losses, seeds}), in that order.
 
     Every run of a regime gets the same overrides (identical budget and hyper-parameters), the study's data
@@ -45,5 +55,5 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
             for seed in spec["seeds"]:
                 run_dir = Path(output) / "runs" / regime / f"{loss}-s{int(seed)}"
                 full = (*overrides, f"data={data}", f"train.test_split={split}")
-                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir))
+                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir, tuple(logger)))
     return runs
