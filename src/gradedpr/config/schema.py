@@ -35,7 +35,7 @@ SIMILARITIES = ("dot", "cosine")
 REGIMES = ("full", "frozen")
 NEGATIVES = ("random", "bm25", "run", "data", "model")
 FROZEN_CANDIDATES = ("corpus", "topk")
-DATA_FORMATS = ("beir", "trec", "dpr")
+DATA_FORMATS = ("beir", "trec", "dpr", "hf")
 LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
 MEAN_OVER = ("qrels", "both")
@@ -119,13 +119,14 @@ class ModelConfig:
 class DataConfig:
     """A collection (``configs/data/*.yaml``): BEIR, TREC or DPR-json files under ``path``.
 
-    ``format``: beir (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), trec (qrels in TREC form) or dpr (DPR's
-    json split files); ``builtin: true`` builds the embedded collection into ``path`` on first use.
+    ``format``: beir (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), trec (qrels in TREC form), dpr (DPR's
+    json split files) or hf (corpus, queries, qrels/<split> stored with Hugging Face datasets: save_to_disk
+    directories, parquet or jsonl); ``builtin: true`` builds the embedded collection into ``path`` on first use.
     """
 
     name: str = MISSING  # used in output paths
     path: str = MISSING  # the collection's directory
-    format: str = "beir"  # beir | trec | dpr
+    format: str = "beir"  # beir | trec | dpr | hf (datasets tables: save_to_disk dirs, parquet, jsonl)
     builtin: bool = False  # true = the built-in collection (built on first use into path)
     splits: list[str] = field(default_factory=lambda: ["train", "dev", "test"])  # the splits with qrels
     qrels_files: dict[str, str] | None = None  # split -> qrels file relative to path (null = the format's names)

@@ -6,6 +6,8 @@
 - ``"beir"``: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv`` (see :mod:`gradedpr.data.beir`);
 - ``"trec"``: the same corpus and queries (queries may also be ``queries.tsv``), TREC qrels
   ``qrels/<split>.txt`` or ``.qrels`` (see :mod:`gradedpr.data.qrels`);
+- ``"hf"``: the same three tables stored with Hugging Face ``datasets`` (``save_to_disk`` directories,
+  parquet or JSON lines): ``corpus``, ``queries``, ``qrels/<split>`` (see :mod:`gradedpr.data.hf`);
 - ``"dpr"``: DPR retriever JSON ``<split>.json`` or ``.jsonl`` (see :mod:`gradedpr.data.dpr`). The corpus is
   the contexts of *every* split file (``corpus_splits``: all splits of the data config), whichever splits'
   judgments are read, so that indexing, training and evaluation see one corpus.
@@ -28,6 +30,8 @@ from gradedpr.data.beir import read_corpus_jsonl, read_queries
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import default_cache_dir
 from gradedpr.data.dpr import read_dpr
+from gradedpr.data.hf import QRELS_SUFFIXES as HF_QRELS_SUFFIXES
+from gradedpr.data.hf import find_table, read_corpus_table, read_qrels_table, read_queries_table
 from gradedpr.data.qrels import read_beir_qrels, read_trec_qrels
 from gradedpr.errors import DataError
 
@@ -234,6 +238,18 @@ def read_beir_collection(request: LoadRequest) -> Collection:
 def read_trec_collection(request: LoadRequest) -> Collection:
     """BEIR's corpus and queries with TREC qrels ``qrels/<split>.txt`` or ``.qrels`` (``qid iter docid grade``)."""
     return _read_beir_layout(request, read_trec_qrels)
+
+
+@register_format("hf", qrels_suffixes=HF_QRELS_SUFFIXES)
+def read_hf_collection(request: LoadRequest) -> Collection:
+    """``datasets`` tables: ``corpus``, ``queries`` and ``qrels/<split>``, each a ``save_to_disk`` directory, a
+    parquet or a JSON-lines file (``corpus_file`` / ``queries_file`` name others)."""
+    corpus_path = find_table(request.root, "corpus", request.corpus_file)
+    queries_path = find_table(request.root, "queries", request.queries_file)
+    corpus = read_corpus_table(corpus_path, request.cache_dir)
+    queries = read_queries_table(queries_path)
+    qrels = {split: read_qrels_table(file, queries, corpus) for split, file in request.files.items()}
+    return Collection(request.label, corpus, queries, qrels)
 
 
 @register_format("dpr", qrels_suffixes=(".json", ".jsonl"), split_folder=".", needs_directory=False)
