@@ -240,18 +240,6 @@ def read_trec_collection(request: LoadRequest) -> Collection:
     return _read_beir_layout(request, read_trec_qrels)
 
 
-@register_format("hf", qrels_suffixes=HF_QRELS_SUFFIXES)
-def read_hf_collection(request: LoadRequest) -> Collection:
-    """``datasets`` tables: ``corpus``, ``queries`` and ``qrels/<split>``, each a ``save_to_disk`` directory, a
-    parquet or a JSON-lines file (``corpus_file`` / ``queries_file`` name others)."""
-    corpus_path = find_table(request.root, "corpus", request.corpus_file)
-    queries_path = find_table(request.root, "queries", request.queries_file)
-    corpus = read_corpus_table(corpus_path, request.cache_dir)
-    queries = read_queries_table(queries_path)
-    qrels = {split: read_qrels_table(file, queries, corpus) for split, file in request.files.items()}
-    return Collection(request.label, corpus, queries, qrels)
-
-
 @register_format("dpr", qrels_suffixes=(".json", ".jsonl"), split_folder=".", needs_directory=False)
 def read_dpr_collection(request: LoadRequest) -> Collection:
     """DPR retriever JSON: questions, positive / negative / hard-negative contexts per split file."""
@@ -266,3 +254,15 @@ def read_dpr_collection(request: LoadRequest) -> Collection:
     qrels = {split: data.qrels[split] for split in request.splits}
     negatives = {qid: docs for qid, docs in data.negatives.items() if any(qid in q for q in qrels.values())}
     return Collection(request.label, data.corpus, data.queries, qrels, negatives)
+
+
+@register_format("hf", qrels_suffixes=HF_QRELS_SUFFIXES)
+def read_hf_collection(request: LoadRequest) -> Collection:
+    """``datasets`` tables: ``corpus``, ``queries`` and ``qrels/<split>``, each a ``save_to_disk`` directory, a
+    parquet or a JSON-lines file (``corpus_file`` / ``queries_file`` name others)."""
+    corpus_path = find_table(request.root, "corpus", request.corpus_file)
+    queries_path = find_table(request.root, "queries", request.queries_file)
+    corpus = read_corpus_table(corpus_path, request.cache_dir)
+    queries = read_queries_table(queries_path)
+    qrels = {split: read_qrels_table(file, queries, corpus) for split, file in request.files.items()}
+    return Collection(request.label, corpus, queries, qrels)
