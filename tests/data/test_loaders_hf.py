@@ -110,3 +110,34 @@ def test_a_dataset_dict_of_several_splits_is_not_a_corpus(tmp_path: Path, cache_
 
 def test_the_schema_accepts_format_hf() -> None:
     assert DataConfig(name="x", path="y", format="hf").format == "hf"
+
+
+def test_a_hub_id_is_saved_once_and_read_locally(tmp_path: Path, cache_dir: Path, data_files: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """hf://owner/name: the Hub's corpus / queries configs and the BEIR-style <name>-qrels dataset are saved under
+    the cache (``datasets.load_dataset`` replaced by local tables: no network in tests), then read offline."""
+    files = data_files
+    calls: list[tuple[str, str | None]] = []
+
+    def fake_load_dataset(repo: str, config: str | None = None) -> datasets.DatasetDict:
+        calls.append((repo, config))
+        if repo == "BeIR/tiny" and config == "corpus":
+            return datasets.DatasetDict({"corpus": corpus_table(files)})
+        if repo == "BeIR/tiny" and config == "queries":
+            return datasets.DatasetDict({"queries": datasets.Dataset.from_list(files.queries)})
+        if repo == "BeIR/tiny-qrels" and config is None:
+            return datasets.DatasetDict({s: datasets.Dataset.from_list(qrels_rows(files, s)) for s in files.qrels})
+        raise ValueError(f"BuilderConfig {config!r} not found")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    collection = load_collection("hf", "hf://BeIR/tiny", cache_dir=str(cache_dir))
+    assert collection.name == "tiny" and collection.qrels["train"]["q1"] == {"d1": 2, "d3": 1, "d2": 0}
+    assert calls == [("BeIR/tiny", "corpus"), ("BeIR/tiny", "queries"), ("BeIR/tiny", "default"),
+                     ("BeIR/tiny-qrels", None)]
+    again = load_collection("hf", "hf://BeIR/tiny", splits=["test"], cache_dir=str(cache_dir))
+    assert again.qrels == {"test": {"q4": {"d5": 2}}} and len(calls) == 4  # the saved copy, no download
+    with pytest.raises(DataError, match="hf://<owner>/<name>"):
+        load_collection("hf", "hf://not a repo", cache_dir=str(cache_dir))
+    with pytest.raises(DataError, match="a network is needed the first time"):
+        load_collection("hf", "hf://Other/missing", cache_dir=str(cache_dir))
+    assert not (cache_dir / "hub" / "Other__missing").exists()

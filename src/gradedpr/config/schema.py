@@ -125,7 +125,7 @@ class DataConfig:
     """
 
     name: str = MISSING  # used in output paths
-    path: str = MISSING  # the collection's directory
+    path: str = MISSING  # the collection's directory (format=hf: also hf://<owner>/<name>, a Hub dataset)
     format: str = "beir"  # beir | trec | dpr | hf (datasets tables: save_to_disk dirs, parquet, jsonl)
     builtin: bool = False  # true = the built-in collection (built on first use into path)
     splits: list[str] = field(default_factory=lambda: ["train", "dev", "test"])  # the splits with qrels

@@ -31,7 +31,14 @@ from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import default_cache_dir
 from gradedpr.data.dpr import read_dpr
 from gradedpr.data.hf import QRELS_SUFFIXES as HF_QRELS_SUFFIXES
-from gradedpr.data.hf import find_table, read_corpus_table, read_qrels_table, read_queries_table
+from gradedpr.data.hf import (
+    find_table,
+    hub_id,
+    materialize_hub,
+    read_corpus_table,
+    read_qrels_table,
+    read_queries_table,
+)
 from gradedpr.data.qrels import read_beir_qrels, read_trec_qrels
 from gradedpr.errors import DataError
 
@@ -190,7 +197,9 @@ def load_collection(
     fmt = FORMATS.get(format.lower())
     if fmt is None:
         raise DataError(f"unknown collection format {format!r}; expected one of {tuple(FORMATS)}")
-    root = Path(path)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    repo = hub_id(path) if fmt.name == "hf" else None
+    root = materialize_hub(repo, cache) if repo else Path(path)  # hf://owner/name: saved once, read locally
     if fmt.needs_directory and not root.is_dir():
         raise DataError(f"collection directory not found: {root}", root)
     if isinstance(splits, str):
@@ -201,8 +210,8 @@ def load_collection(
         root=root,
         splits=list(splits),
         files=_split_files(fmt, root, splits, qrels_files),
-        label=name or root.resolve().name,
-        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+        label=name or (repo.split("/")[-1] if repo else root.resolve().name),
+        cache_dir=cache,
         corpus_file=corpus_file,
         queries_file=queries_file,
         qrels_files=qrels_files,

@@ -15,10 +15,18 @@ of a ``DatasetDict`` saved as ``qrels/``), ``qrels/<split>.parquet`` or ``qrels/
 
 Every error names the table and the row (counted from 1), as the line readers name file and line. The corpus
 goes through the same arrow cache as ``corpus.jsonl`` (keyed by the table's files and their contents).
+
+``data.path=hf://<owner>/<name>`` names a dataset on the Hugging Face Hub (this needs a network, once): its
+``corpus`` and ``queries`` configs and its qrels (the ``default`` config, as ``mteb/<name>`` has them, else the
+``<owner>/<name>-qrels`` dataset, as BEIR publishes them) are saved with ``save_to_disk`` under the cache
+directory (``hub/<owner>__<name>``) by :func:`materialize_hub`, then read as above; later runs read the saved
+copy without a network.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -176,3 +184,46 @@ def read_qrels_table(path: Path, query_ids: Container[str] | None = None,
         judged.add(require_id(record, qid_key, path, row), require_id(record, doc_key, path, row),
                    grade, path, row)
     return judged.finish(path)
+
+
+HUB_PREFIX = "hf://"
+HUB_READY = ".gradedpr_hub.json"  # written last: the saved copy is complete
+
+
+def hub_id(path: str) -> str | None:
+    """``owner/name`` of ``hf://owner/name`` (None for a local path)."""
+    if not path.startswith(HUB_PREFIX):
+        return None
+    repo = path[len(HUB_PREFIX):].strip("/")
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        raise DataError(f"{path!r}: a Hub dataset is hf://<owner>/<name>")
+    return repo
+
+
+def materialize_hub(repo: str, cache_dir: Path) -> Path:
+    """Save the Hub dataset ``repo``'s corpus, queries and qrels under ``cache_dir/hub/`` (once) and return the
+    directory, in the layout :func:`find_table` reads."""
+    import json
+
+    target = cache_dir / "hub" / repo.replace("/", "__")
+    if (target / HUB_READY).is_file():
+        return target
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for config in ("corpus", "queries"):
+            datasets.load_dataset(repo, config).save_to_disk(str(tmp / config))
+        try:
+            qrels, source = datasets.load_dataset(repo, "default"), f"{repo} (default)"
+        except Exception:  # BEIR's own datasets keep the qrels in a separate <name>-qrels dataset
+            qrels, source = datasets.load_dataset(f"{repo}-qrels"), f"{repo}-qrels"
+        qrels.save_to_disk(str(tmp / "qrels"))
+        (tmp / HUB_READY).write_text(json.dumps({"repo": repo, "qrels": source}) + "\n", encoding="utf-8")
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read the Hub dataset {repo!r} (a network is needed the first time): {message}") \
+            from None
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
