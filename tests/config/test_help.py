@@ -45,7 +45,8 @@ def setting_keys(cls: type[Any], prefix: str = "") -> list[str]:
 
 
 def group_lines(text: str) -> set[str]:
-    block = text.split("Config groups (group=option):\n")[1].split("\n\n")[0] if "Config groups" in text else ""
+    """The group names of the help's "Config groups" block."""
+    block = text.split("composes):\n")[1].split("\n\n")[0] if "Config groups" in text else ""
     return {line.split()[0] for line in block.splitlines() if re.match(r"  \S", line)}
 
 
@@ -97,6 +98,9 @@ def test_train_help_and_cfg_job_from_the_command_line() -> None:
     assert done.stdout.startswith("scripts/train.py: Fine-tune")
     assert "run_dir = ${hydra:runtime.output_dir}" in done.stdout
     assert "== Config ==" not in done.stdout  # not Hydra's default dump
+    assert "dpr, [minilm]" in done.stdout and "[listnet]" in done.stdout and "[nll]" not in done.stdout
+    chosen = run("scripts/train.py", "--help", "loss=nll", "experiment=nfcorpus")
+    assert "[nll]" in chosen.stdout and "[nfcorpus]" in chosen.stdout and "[listnet]" not in chosen.stdout
     job = run("scripts/train.py", "--cfg", "job", "loss=lambdaloss", "loss.kwargs.sigma=2.0")
     assert job.returncode == 0, job.stderr
     loss = yaml.safe_load(job.stdout)["loss"]

@@ -159,10 +159,12 @@ def _first_line(cls: type[Any]) -> str:
 # ---------------------------------------------------------------------------------------------- the text
 def render_help(script: str, options: Callable[[str], list[str]] | None = None,
                 loss_hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
-                study_settings: Sequence[tuple[str, str, str]] = ()) -> str:
+                study_settings: Sequence[tuple[str, str, str]] = (),
+                chosen: Callable[[str], str | None] | None = None) -> str:
     """The ``--help`` text of ``scripts/<script>.py``.
 
-    ``options(group)``: the options of a config group (Hydra's config loader at run time); ``loss_hyperparameters``:
+    ``options(group)``: the options of a config group (Hydra's config loader at run time); ``chosen(group)``: the
+    option this command line composes (shown ``[option]``); ``loss_hyperparameters``:
     each loss's keyword defaults; ``study_settings``: (key, default, description) of ``configs/study.yaml``.
     """
     if script not in SCRIPTS:
@@ -176,11 +178,13 @@ def render_help(script: str, options: Callable[[str], list[str]] | None = None,
             "  -m / --multirun: one run per combination of comma-separated values (sweeps)", ""]
     app = APPS[script]
     if groups:
-        out.append("Config groups (group=option):")
+        out.append("Config groups (group=option; [option] = the one this command line composes):")
         for group in groups:
             names = options(group) if options else []
             note = _GROUP_NOTES.get(group)
-            listed = _wrap(", ".join(names) if names else f"(see configs/{group}/)", 14)
+            now = chosen(group) if chosen else None
+            shown = ", ".join(f"[{n}]" if n == now else n for n in names)
+            listed = _wrap(shown or f"(see configs/{group}/)", 14)
             out.append(f"  {group:<11} {listed[0].strip()}")
             out += listed[1:]
             if note:
@@ -254,4 +258,13 @@ def help_resolver(script: str) -> str:
 
         losses = {name: loss_hyperparameters(name) for name in available_losses()}
     study = study_settings(_configs_dir() / "study.yaml") if script == "study" else []
-    return render_help(script, _hydra_options, losses, study)
+    return render_help(script, _hydra_options, losses, study, _hydra_chosen)
+
+
+def _hydra_chosen(group: str) -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    value = HydraConfig.get().runtime.choices.get(group)
+    return str(value) if value else None
