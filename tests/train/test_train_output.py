@@ -9,6 +9,7 @@ import logging
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -127,10 +128,13 @@ def test_run_log_file_writes_train_log_without_hydra(tmp_path: Path) -> None:
     with run_log_file(tmp_path) as path, run_log_file(tmp_path):  # the second adds no second handler
         report_training(result, eval_metric="ndcg@10", eval_split="dev", test_split="test",
                         best_dir=tmp_path / "b", last_dir=tmp_path / "l", run_dir=tmp_path)
+        warnings.warn("a library's warning", UserWarning, stacklevel=1)
     logging.getLogger("gradedpr.train.report").info("after the block: not in the file")
     text = path.read_text(encoding="utf-8")
     assert text.count("training finished: 2 steps") == 1
     assert "best 0.7720 at step 2" in text and "not in the file" not in text
+    assert "UserWarning: a library's warning" in text
+    assert getattr(logging, "_warnings_showwarning", None) is None  # warnings are plain again after the block
 
 
 def test_every_training_run_writes_curves_png(trained: tuple[Path, str]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +117,33 @@ def _writes(handler: logging.Handler, path: Path) -> bool:
 @contextmanager
 def run_log_file(run_dir: Path, name: str = TRAIN_LOG) -> Iterator[Path]:
     """Inside the block, gradedpr's log records (INFO and up) are also appended to ``run_dir/<name>``, unless a
-    handler already writes that file (Hydra's job logging does for ``scripts/train.py``)."""
+    handler already writes that file (Hydra's job logging does for ``scripts/train.py``). When the application
+    has configured logging (Hydra has: console and file), Python warnings (``warnings.warn`` of torch,
+    transformers, ...) go through it too, so they land in the file as well; otherwise they stay on stderr."""
     path = Path(run_dir) / name
     root = logging.getLogger()
-    if any(_writes(h, path) for h in root.handlers):
-        yield path
-        return
+    with _warnings_logged() if root.handlers else nullcontext():
+        if any(_writes(h, path) for h in root.handlers):
+            yield path
+            return
+        with _file_handler(path):
+            yield path
+
+
+@contextmanager
+def _warnings_logged() -> Iterator[None]:
+    already = getattr(logging, "_warnings_showwarning", None) is not None  # captureWarnings(True) in force
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        if not already:
+            logging.captureWarnings(False)
+
+
+@contextmanager
+def _file_handler(path: Path) -> Iterator[None]:
+    root = logging.getLogger()
     path.parent.mkdir(parents=True, exist_ok=True)
     # a log is appended line by line (like metrics.jsonl), not replaced atomically
     handler = logging.FileHandler(path, encoding="utf-8", delay=True)
@@ -134,7 +155,7 @@ def run_log_file(run_dir: Path, name: str = TRAIN_LOG) -> Iterator[Path]:
         package.setLevel(logging.INFO)
     root.addHandler(handler)
     try:
-        yield path
+        yield
     finally:
         root.removeHandler(handler)
         handler.close()
