@@ -180,3 +180,7 @@ def test_the_wandb_run_of_a_training_is_named_grouped_and_has_the_model(trained:
     assert list(run.tags) == ["loss:listnet", "regime:full", "data:tiny"]
     models = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact" and r.artifact.type == "model"]
     assert len(models) == 1 and "gradedpr.json" in {c.path for c in models[0].manifest.contents}
+    image = {(item.key or "/".join(item.nested_key)): json.loads(item.value_json) for r in records
+             if r.WhichOneof("record_type") == "history" for item in r.history.item
+             if (item.key or "/".join(item.nested_key)).startswith("curves/")}
+    assert image["curves/_type"] == "image-file" and image["curves/format"] == "png"  # curves.png in wandb too

@@ -263,9 +263,9 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
                 summary["test_checkpoint"] = str(best)
                 atomic_write_text(run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
                 refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
+            write_curves(run_dir, settings.eval_metric, result.best_step, split=eval_split)  # curves.png (+ wandb)
         finally:
             logger.close()
-        write_curves(run_dir, settings.eval_metric, result.best_step, split=eval_split)  # curves.png
         report_training(result, eval_metric=settings.eval_metric, eval_split=eval_split, test_split=test_split,
                         best_dir=trainer.best_dir, last_dir=trainer.last_dir, run_dir=run_dir)
         return result

@@ -14,10 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gradedpr.filenames import METRICS_LOG
+from gradedpr.filenames import CURVES_FILE, METRICS_LOG
 from gradedpr.utils.atomic import atomic_open
 
-CURVES_FILE = "curves.png"
 Points = list[tuple[int, float]]
 
 

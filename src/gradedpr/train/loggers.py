@@ -13,6 +13,7 @@ What a wandb run holds:
   value and, when a test split was run, its test value;
 - **name, group, job type, tags**: the run directory's name, ``logger.group`` (the experiment, or the study
   that ran it), ``train``, and ``loss:<name>``, ``regime:<regime>``, ``data:<name>`` plus ``logger.tags``;
+- **image** ``curves``: the run's ``curves.png`` (dev metric and training loss against step), when it exists;
 - **artifact** (``logger.log_model=true``): the best checkpoint (else the last) as a ``model`` artifact.
 """
 
@@ -25,10 +26,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gradedpr.filenames import METRICS_LOG
+from gradedpr.filenames import CURVES_FILE, METRICS_LOG
 from gradedpr.utils.atomic import atomic_write_text
 
 BEST_TABLE_KEY = "best_checkpoint/metrics"
+CURVES_KEY = "curves"
 JOB_TYPE = "train"
 _NOT_MEASURES = {"seconds"}
 _NOT_SPLITS = {"dev", "train", "data"}
@@ -178,6 +180,9 @@ class MetricsLogger:
                 self._wandb.log({BEST_TABLE_KEY: wandb.Table(columns=header, data=rows)}, step=self._last_step)
                 for measure, value in self._dev.get(self._summary.get("best_step", -1), {}).items():
                     self._wandb.summary[f"best/dev/{measure}"] = value
+            curves = self.run_dir / CURVES_FILE
+            if curves.is_file():  # the picture of the run (written by train.curves before closing)
+                self._wandb.log({CURVES_KEY: wandb.Image(str(curves))}, step=self._last_step)
             if self._log_model:
                 self.log_checkpoint()
             self._wandb.finish()
