@@ -2,8 +2,9 @@
 
 Usage: python scripts/prepare_nfcorpus.py --beir nfcorpus.zip --original nfcorpus/ [--output DIR]
 
---beir is BEIR's nfcorpus.zip (md5 checked) or the folder it unpacks to; --original the folder of the
-original NFCorpus release with {train,dev,test}.2-1-0.qrel (and .3-2-1.qrel, .titles.queries). The default
+--beir is BEIR's nfcorpus.zip (md5 checked) or the folder it unpacks to (or the folder it was unpacked in);
+--original the folder of the original NFCorpus release with {train,dev,test}.2-1-0.qrel (and .3-2-1.qrel,
+.titles.queries): unpack nfcorpus.tar.gz first (tar xzf nfcorpus.tar.gz) and pass the folder. The default
 output is ../shared/data/nfcorpus, where configs/data/nfcorpus*.yaml look; elsewhere pass data.path=DIR.
 An existing output is replaced only if this script wrote it. Bad input exits with status 2 and one line.
 """
@@ -23,7 +24,8 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent.parent / "shared" / "dat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--beir", required=True, help="BEIR's nfcorpus.zip, or the nfcorpus/ folder it unpacks to")
-    parser.add_argument("--original", required=True, help="folder of the original NFCorpus release (*.qrel files)")
+    parser.add_argument("--original", required=True,
+                        help="folder of the original NFCorpus release (*.qrel files; unpack nfcorpus.tar.gz first)")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="collection directory to write")
     parser.add_argument("--skip-md5", action="store_true", help=f"accept a zip whose md5 is not {BEIR_MD5}")
     args = parser.parse_args()

@@ -18,6 +18,7 @@ import hydra
 from omegaconf import DictConfig
 
 from gradedpr.commands.cli import run_cli
+from gradedpr.commands.common import register_resolvers
 from gradedpr.config.store import register_configs
 from gradedpr.study.command import run_study
 
@@ -29,4 +30,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
+    register_resolvers()  # ${gradedpr_help:study}
     main()

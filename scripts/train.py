@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from gradedpr.commands.checks import train_app
 from gradedpr.commands.cli import run_cli
-from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.common import register_loss_defaults, register_resolvers
 from gradedpr.config.store import register_configs
 
 # Under torchrun only rank 0 writes the run directory (run_training sends its path to the other ranks): the other
@@ -33,5 +33,6 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     register_configs()  # the schema of configs/ (src/gradedpr/config/schema.py)
-    register_resolvers()  # ${basename:...}
+    register_resolvers()  # ${basename:...}, ${gradedpr_help:train}
+    register_loss_defaults()  # loss.kwargs shows the chosen loss's hyper-parameters (--cfg job)
     main()

@@ -15,6 +15,8 @@ METRICS_LOG = "metrics.jsonl"
 """One JSON record per logged step (train loss, dev metrics)."""
 TRAIN_SUMMARY = "train_summary.json"
 """Written once training is over: steps, best step and metric, evaluations (and test metrics)."""
+CURVES_FILE = "curves.png"
+"""Dev metric and training loss against step (``gradedpr.train.curves``; also logged to wandb)."""
 
 # a checkpoint directory (<run>/checkpoints/{best,last}/), besides the model's own files
 TRAINER_STATE = "trainer_state.pt"

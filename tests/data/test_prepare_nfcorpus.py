@@ -145,3 +145,28 @@ def test_script_reports_missing_originals_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {empty}: train.2-1-0.qrel of the original")
+
+
+def test_beir_folder_may_be_the_one_the_zip_was_unpacked_in(tmp_path: Path) -> None:
+    beir, original = write_downloads(tmp_path)  # beir = <tmp>/beir/nfcorpus
+    meta = prepare_nfcorpus(beir.parent, original, tmp_path / "out")
+    assert meta["counts"]["queries_added_from_originals"] == 2
+    assert (tmp_path / "out" / "corpus.jsonl").is_file()
+    (tmp_path / "beir" / "copy").mkdir()
+    (tmp_path / "beir" / "copy" / "corpus.jsonl").write_text("")
+    with pytest.raises(DataError, match=r"2 corpus\.jsonl files in this folder or below"):
+        prepare_nfcorpus(tmp_path / "beir", original, tmp_path / "out2")
+
+
+def test_original_tarball_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    beir, _ = write_downloads(tmp_path)
+    tarball = tmp_path / "nfcorpus.tar.gz"
+    tarball.write_bytes(b"\x1f\x8b")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "prepare_nfcorpus.py"), "--beir", str(beir), "--original",
+         str(tarball), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "tar xzf nfcorpus.tar.gz" in lines[0] and "unpack it first" in lines[0]

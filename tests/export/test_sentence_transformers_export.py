@@ -137,8 +137,17 @@ def test_trained_two_encoder_checkpoint_exports_as_a_router(tiny_model_dir: Path
     card = (export / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
     assert meta["library_name"] == "sentence-transformers" and "loss:listnet" in meta["tags"]
-    assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and "ndcg@10" in meta["metrics"]
+    assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert meta["pipeline_tag"] == "sentence-similarity"
+    assert meta["license"] == "apache-2.0" and meta["language"] == "en"  # from the bundled MiniLM's own card
+    assert "model-index" not in meta  # a local collection ("tiny") has no Hub dataset to cite results on
     assert "encode_query" in card and "seed=7" in card
+    # nothing in the export names a directory of this machine (the card, the marker, ST's own files)
+    for path in export.rglob("*"):
+        if path.is_file() and path.suffix in (".md", ".json", ".txt"):
+            assert str(tmp_path) not in path.read_text(encoding="utf-8"), path.name
+    assert json.loads((export / MARKER_FILE).read_text())["source_checkpoint"] == "run/checkpoints/last"
+    assert "`nowhere`" in card and "`run/checkpoints/last`" in card  # paths shown by their last components
 
 
 def test_gradedpr_reads_a_plain_export_back(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -74,10 +74,10 @@ def test_card_from_a_run_directory(tmp_path: Path) -> None:
     meta = front_matter(card)
     assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert meta["library_name"] == "gradedpr" and meta["datasets"] == ["BeIR/nfcorpus"]
-    assert "loss:lambdaloss" in meta["tags"] and meta["metrics"] == ["ndcg@10", "map"]
-    results = {r["dataset"]["split"]: {m["name"]: m["value"] for m in r["metrics"]}
+    assert "loss:lambdaloss" in meta["tags"] and meta["pipeline_tag"] == "sentence-similarity"
+    results = {r["dataset"]["split"]: {m["type"]: m["value"] for m in r["metrics"]}
                for r in meta["model-index"][0]["results"]}
-    assert results == {"dev": {"ndcg@10": 0.34, "map": 0.12}, "test": {"ndcg@10": 0.321, "map": 0.111}}
+    assert results == {"dev": {"ndcg_at_10": 0.34, "map": 0.12}, "test": {"ndcg_at_10": 0.321, "map": 0.111}}
     assert "| ndcg@10 | 0.3400 | 0.3210 |" in card  # the checkpoint's own step (30), not the last evaluation
     assert "dev (step 30, 3 queries)" in card and "test (best checkpoint, 2 queries)" in card
     assert "2,590 queries (4 skipped" in card and "3,633 passages" in card
@@ -139,3 +139,50 @@ def test_training_checkpoints_carry_a_card(tiny_model_dir: Path, tmp_path: Path)
         assert "embedding dimension | 32" in card
     last = (tmp_path / "checkpoints" / "last" / "README.md").read_text()
     assert "This checkpoint: step 2 of 2" in last and "dev (step 2)" in last
+
+
+def test_card_front_matter_is_valid_for_the_hub(tmp_path: Path) -> None:
+    """Parsed back with huggingface_hub (offline, from the file): license and language from the base model's own
+    card, the Hub's task id, MTEB's metric ids, the dataset's Hub id; a malformed model-index would raise."""
+    from huggingface_hub import ModelCard, metadata_load
+
+    run, ckpt = make_run(tmp_path)
+    path = tmp_path / "README.md"
+    path.write_text(model_card(BiEncoderConfig(), read_training_record(run, checkpoint=ckpt), dim=384,
+                               form="sentence-transformers"))
+    card = ModelCard.load(path, ignore_metadata_errors=False)
+    data = card.data
+    assert (data.license, data.language) == ("apache-2.0", "en")  # the bundled all-MiniLM-L6-v2's card says so
+    assert (data.library_name, data.pipeline_tag) == ("sentence-transformers", "sentence-similarity")
+    assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and data.datasets == ["BeIR/nfcorpus"]
+    results = data.eval_results
+    assert {r.task_type for r in results} == {"text-retrieval"}
+    assert {r.dataset_type for r in results} == {"BeIR/nfcorpus"}
+    by_split = {(r.dataset_split, r.metric_type): (r.metric_name, r.metric_value) for r in results}
+    assert by_split[("test", "ndcg_at_10")] == ("nDCG@10", 0.321) and by_split[("dev", "map")] == ("MAP", 0.12)
+    assert metadata_load(path) == data.to_dict()
+    text = path.read_text()
+    assert str(tmp_path) not in text  # data path, run directory: shown by their last component only
+    assert "read from `data`" in text and "run_dir: run" in text
+
+
+def test_license_and_language_come_only_from_the_base_card(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from huggingface_hub import metadata_load
+
+    from gradedpr.model.card import base_card_metadata
+
+    assert base_card_metadata(str(tiny_model_dir)) == {}  # a base model without a card: nothing invented
+    record = read_training_record(None)
+    record.config = {"model": {"name_or_path": str(tiny_model_dir)}}
+    path = tmp_path / "README.md"
+    path.write_text(model_card(BiEncoderConfig(), record))
+    meta = metadata_load(path)
+    assert "license" not in meta and "language" not in meta and meta["library_name"] == "gradedpr"
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "README.md").write_text("---\nlicense: mit\nlanguage:\n- de\n---\n# a base model\n")
+    record.config = {"model": {"name_or_path": str(base)}}
+    path.write_text(model_card(BiEncoderConfig(), record))
+    meta = metadata_load(path)
+    assert meta["license"] == "mit" and meta["language"] == ["de"]
+    assert str(tmp_path) not in path.read_text()

@@ -118,3 +118,15 @@ def test_pair_tests_compare_any_two_rows(tmp_path: Path) -> None:
     assert results[0]["p_perm"] == randomization_test(a, b, n_permutations=500, seed=0)
     assert results[0]["diff"] == pytest.approx(a.mean() - b.mean())
     assert "frozen/listnet" in pairs_markdown(results) and pairs_markdown([]) == ""
+
+
+def test_a_study_logs_its_runs_as_one_wandb_group(tmp_path: Path) -> None:
+    from gradedpr.errors import ConfigError
+    from gradedpr.study.plan import logger_overrides
+
+    default = plan_runs(REGIMES, tmp_path, "toy", "test")[0].command("python")
+    assert "logger=none" in default
+    wandb = plan_runs(REGIMES, tmp_path, "toy", "test", logger_overrides("wandb", "quick"))[0].command("python")
+    assert "logger=wandb" in wandb and "logger.group=study-quick" in wandb and "logger=none" not in wandb
+    with pytest.raises(ConfigError, match="logger="):
+        logger_overrides("tensorboard", "quick")

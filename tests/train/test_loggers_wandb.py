@@ -136,3 +136,46 @@ def test_no_table_without_evaluations(tmp_path: Path) -> None:
     assert logger.best_checkpoint_table() == ([], [])
     logger.close()
     assert json.loads((tmp_path / "metrics.jsonl").read_text()) == {"step": 1, "train/loss": 1.0}
+
+
+def test_offline_run_is_named_grouped_tagged_and_carries_the_best_checkpoint(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read back from the offline run's ``.wandb`` log: display name = run directory, group, job type, tags, and
+    with ``log_model`` the best checkpoint as a ``model`` artifact (its files in the manifest)."""
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run_dir = tmp_path / "nfcorpus-listnet-s1-20261204"
+    best = run_dir / "checkpoints" / "best"
+    best.mkdir(parents=True)
+    (best / "gradedpr.json").write_text("{}")
+    (best / "README.md").write_text("# card")
+    config = {**CONFIG, "train": {"regime": "frozen"}, "data": {"name": "nfcorpus"}}
+    logger = MetricsLogger(run_dir, {"name": "wandb", "mode": "offline", "group": "nfcorpus", "tags": ["mine"],
+                                     "log_model": True}, config)
+    logger.log({"dev/ndcg@10": 0.5}, 0)
+    logger.summary({"best_step": 0, "best_dev_metric": 0.5, "eval_metric": "ndcg@10"})
+    logger.close()
+    records = complete_records(next((run_dir / "wandb").glob("offline-run-*/run-*.wandb")))
+    run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert run.display_name == "nfcorpus-listnet-s1-20261204" and run.run_group == "nfcorpus"
+    assert run.job_type == "train"
+    assert list(run.tags) == ["loss:listnet", "regime:frozen", "data:nfcorpus", "mine"]
+    artifacts = [r.artifact for r in records
+                 if r.WhichOneof("record_type") == "artifact" and r.artifact.type == "model"]
+    assert [a.name for a in artifacts] == ["model-nfcorpus-listnet-s1-20261204"]
+    assert {c.path for c in artifacts[0].manifest.contents} == {"gradedpr.json", "README.md"}
+    assert "best" in artifacts[0].aliases
+
+
+def test_without_log_model_no_artifact_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradedpr.train.loggers import wandb_init_kwargs
+
+    kwargs = wandb_init_kwargs(tmp_path / "r1", {"name": "wandb"}, {"loss": {"name": "nll"}})
+    assert (kwargs["name"], kwargs["group"], kwargs["job_type"], kwargs["tags"]) == ("r1", None, "train", ["loss:nll"])
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    (tmp_path / "checkpoints" / "best").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "best" / "gradedpr.json").write_text("{}")
+    logger = MetricsLogger(tmp_path, {"name": "wandb", "mode": "offline", "run_name": "named"}, CONFIG)
+    logger.close()
+    records = complete_records(next((tmp_path / "wandb").glob("offline-run-*/run-*.wandb")))
+    assert next(r.run for r in records if r.WhichOneof("record_type") == "run").display_name == "named"
+    assert not [r for r in records if r.WhichOneof("record_type") == "artifact" and r.artifact.type == "model"]

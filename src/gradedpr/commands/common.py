@@ -43,12 +43,35 @@ def checkpoint_label(path: object) -> str:
 
 
 def register_resolvers() -> None:
-    """Register the OmegaConf resolvers the configs use (``${checkpoint_label:...}``, ``${basename:...}``);
-    the scripts call this first."""
+    """Register the OmegaConf resolvers the configs use (``${checkpoint_label:...}``, ``${basename:...}``,
+    ``${gradedpr_help:<script>}``: the ``--help`` text, :mod:`gradedpr.commands.help`); the scripts call this
+    first."""
+    from gradedpr.commands.help import help_resolver
+
     if not OmegaConf.has_resolver("basename"):
         OmegaConf.register_new_resolver("basename", basename)
     if not OmegaConf.has_resolver("checkpoint_label"):
         OmegaConf.register_new_resolver("checkpoint_label", checkpoint_label)
+    if not OmegaConf.has_resolver("gradedpr_help"):
+        OmegaConf.register_new_resolver("gradedpr_help", help_resolver)
+
+
+LOSS_SCHEMA_GROUP = "schema/loss"
+
+
+def register_loss_defaults() -> None:
+    """Put each registered loss's hyper-parameters with their defaults (the loss function's signature) in Hydra's
+    ConfigStore as ``schema/loss/<loss>``: the ``configs/loss/*.yaml`` name it as an optional default, so the
+    composed config (``--cfg job``, ``config.yaml``) shows them; a recipe's own ``kwargs`` still win.
+    ``scripts/train.py`` calls this (it imports the losses, hence torch)."""
+    from hydra.core.config_store import ConfigStore
+
+    from gradedpr.losses import available_losses, loss_hyperparameters
+
+    store = ConfigStore.instance()
+    for name in available_losses():
+        kwargs = {k: v for k, v in loss_hyperparameters(name).items() if k != "generator"}
+        store.store(group=LOSS_SCHEMA_GROUP, name=name, node={"name": name, "kwargs": kwargs})
 
 
 def slug(text: str) -> str:
@@ -69,3 +92,14 @@ def checkpoint_path(checkpoint: str) -> str:
     from gradedpr.model.resolve import resolve_model_path
 
     return str(resolve_model_path(checkpoint).resolve())
+
+
+def hydra_choice(group: str) -> str | None:
+    """The option of config group ``group`` that Hydra composed (``experiment=nfcorpus`` -> ``nfcorpus``); None
+    outside a Hydra application or when the group was not used."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    value = HydraConfig.get().runtime.choices.get(group)
+    return str(value) if value else None

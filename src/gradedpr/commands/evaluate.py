@@ -18,15 +18,17 @@ from gradedpr.commands.common import basename, checkpoint_label, checkpoint_path
 from gradedpr.commands.judged import describe_mean, judged_qrels, score_file
 from gradedpr.config.schema import EvaluateApp
 from gradedpr.data.from_config import collection_from_config
-from gradedpr.data.runs import write_trec_run
+from gradedpr.data.runs import read_trec_run, write_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
 from gradedpr.errors import ConfigError
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run, parse_mean_over
+from gradedpr.evaluation.per_grade import GradeResult, format_per_grade, per_grade
 from gradedpr.evaluation.report import format_table, write_metrics_json
 from gradedpr.filenames import METRICS_FILE, RUN_FILE
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
+from gradedpr.types import Qrels, Run
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +85,13 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
         "search": stats,
         "model": model.config.to_dict(),
     }
+    grades = _per_grade(app, run, collection.qrels[split])
+    if grades:
+        extra = {**extra, "per_grade": [row.to_dict() for row in grades]}
     write_metrics_json(metrics_path, result, extra)
     rule = describe_mean(result)
     sys.stdout.write(format_table({tag: result}, measures))
+    _print_per_grade(grades)
     print(
         f"{split} of {app.data.name}: mean over {result.num_queries} queries ({rule}); "
         f"{index.meta['index']['factory']} index, top {k}, {stats.get('qps', 0):.0f} queries/s\n"
@@ -106,9 +112,26 @@ def _score_run_file(app: EvaluateApp, measures: list[str]) -> EvalResult:
     default = f"{judged.label}-{name}" if app.qrels else f"{app.data.name}-{name}-{app.split}"
     output = Path(app.output) if app.output else Path("outputs/eval") / slug(default)
     metrics_path = output / METRICS_FILE
-    write_metrics_json(metrics_path, result, {**judged.source, "run_file": info})
+    extra: dict[str, Any] = {**judged.source, "run_file": info}
+    grades = _per_grade(app, read_trec_run(path, judged.doc_ids), judged.qrels) if app.per_grade else []
+    if grades:
+        extra["per_grade"] = [row.to_dict() for row in grades]
+    write_metrics_json(metrics_path, result, extra)
     rule = describe_mean(result)
     sys.stdout.write(format_table({name: result}, measures))
+    _print_per_grade(grades)
     print(f"{path}: mean over {result.num_queries} queries ({rule}); the run has {info['queries']} queries, "
           f"{info['queries_not_in_qrels']} not in the qrels\nmetrics: {metrics_path}")
     return result
+
+
+def _per_grade(app: EvaluateApp, run: Run, qrels: Qrels) -> list[GradeResult]:
+    """``per_grade=true``: one row per grade of the qrels, highest first (else none)."""
+    return per_grade(run, qrels, app.per_grade_cutoffs) if app.per_grade else []
+
+
+def _print_per_grade(rows: list[GradeResult]) -> None:
+    if rows:
+        sys.stdout.write("per grade (recall@k: share of the grade's documents in the top k, mean over the queries "
+                         "with the grade; found: share retrieved; mean rank of the retrieved ones):\n"
+                         + format_per_grade(rows))

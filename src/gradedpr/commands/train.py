@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.checks import run_dir_of, to_dict, to_yaml, train_app
-from gradedpr.commands.common import checkpoint_label
+from gradedpr.commands.common import checkpoint_label, hydra_choice
 from gradedpr.config.schema import TrainApp, TrainConfig
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, PrecomputedNegatives, RandomNegatives, build_negative_source
@@ -37,18 +37,20 @@ from gradedpr.errors import ConfigError
 from gradedpr.evaluation.measures import DEFAULT_MEASURES
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
-from gradedpr.filenames import METRICS_LOG, RUN_CONFIG, TRAIN_SUMMARY
+from gradedpr.filenames import RUN_CONFIG, TRAIN_SUMMARY
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import FlatIndexCache, build_dense_index, retrieve
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.model.card import refresh_checkpoint_card
+from gradedpr.train.curves import write_curves
 from gradedpr.train.distributed import Dist, init_from_env, shutdown
 from gradedpr.train.frozen import FrozenPassageStep, freeze_passage_encoder, frozen_store
 from gradedpr.train.guard import apply_guard
 from gradedpr.train.loggers import MetricsLogger
 from gradedpr.train.mining import mine_negatives
+from gradedpr.train.report import report_training, run_log_file
 from gradedpr.train.schedule import resolve_schedule
 from gradedpr.train.step import StepFn
 from gradedpr.train.trainer import Trainer, TrainResult, check_parallel_settings
@@ -96,6 +98,8 @@ def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
     main_process = rank_and_world()[0] == 0
     with removed_on_failure(run_dir_of(cfg) if main_process else None):
         app = train_app(cfg)  # also refuses to resume a run that a live process still trains
+    if app.logger.group is None:  # wandb: the runs of one recipe (experiment=...) in one group
+        app = replace(app, logger=replace(app.logger, group=hydra_choice("experiment")))
     device = local_device(app.device)  # cuda:LOCAL_RANK under torchrun with auto; else the device named
     dist = init_from_env(app.train.dist_timeout, device)
     try:
@@ -104,6 +108,7 @@ def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
             with removed_on_failure(run_dir if dist.is_main else None):
                 if dist.is_main:
                     lock.enter_context(hold_run_dir(run_dir))
+                    lock.enter_context(run_log_file(run_dir))  # train.log (Hydra's job logging may write it)
                 train = _prepare(app, dist, run_dir)
             return train()
     finally:
@@ -252,11 +257,13 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
             result = trainer.train()
             if not dist.is_main:
                 return result
-            if t.guard_p is not None or t.interpolate:
+            selected_step = result.best_step
+            if t.guard_p is not None or t.interpolate:  # the checkpoint kept may be the start model (step 0)
                 apply_guard(trainer, lambda: BiEncoder.from_pretrained(str(app.model.name_or_path),
                                                                    **model_overrides(asdict(app.model))),
                             collection.qrels[eval_split], lambda m: retrieve_split(m, eval_split), t.guard_p,
                             t.interpolate)
+                selected_step = json.loads((run_dir / TRAIN_SUMMARY).read_text(encoding="utf-8"))["selected_step"]
             if test_split:
                 best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
                 best_model = BiEncoder.from_pretrained(best).to(model.device)
@@ -273,17 +280,11 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
                 summary["test_checkpoint"] = str(best)
                 atomic_write_text(run_dir / TRAIN_SUMMARY, json.dumps(summary, indent=2) + "\n")
                 refresh_checkpoint_card(best, run_dir)  # the card now shows the test metrics too
+            write_curves(run_dir, settings.eval_metric, selected_step, split=eval_split)  # curves.png (+ wandb)
         finally:
             logger.close()
-        first, last = result.evaluations[0], result.evaluations[-1]
-        metric = f"dev/{settings.eval_metric}"
-        print(
-            f"\n{settings.eval_metric} on {eval_split}: step {first['step']} = {first.get(metric, float('nan')):.4f}"
-            f" -> step {last['step']} = {last.get(metric, float('nan')):.4f}"
-            f" (best {result.best_metric} at step {result.best_step})\n"
-            f"checkpoints: {trainer.best_dir} (best), {trainer.last_dir} (last)\n"
-            f"metrics: {run_dir / METRICS_LOG}  |  skipped queries without a positive: {result.skipped_queries}"
-        )
+        report_training(result, eval_metric=settings.eval_metric, eval_split=eval_split, test_split=test_split,
+                        best_dir=trainer.best_dir, last_dir=trainer.last_dir, run_dir=run_dir)
         return result
 
     return train

@@ -36,11 +36,12 @@ REGIMES = ("full", "frozen")
 NEGATIVES = ("random", "bm25", "run", "data", "model")
 FROZEN_CANDIDATES = ("corpus", "topk")
 FROZEN_SEARCH = ("exact", "hnsw")
-DATA_FORMATS = ("beir", "trec", "dpr")
+DATA_FORMATS = ("beir", "trec", "dpr", "hf")
 LOGGERS = ("none", "wandb")
 WANDB_MODES = ("offline", "online", "disabled")
 MEAN_OVER = ("qrels", "both")
 MIN_MAX_LENGTH = 2  # room for [CLS] and [SEP]
+MAX_TAG_LENGTH = 64  # wandb refuses longer tags
 MAX_NBITS = 16  # bits per PQ code: 2^16 centroids per sub-quantiser already need millions of training vectors
 
 
@@ -119,15 +120,16 @@ class ModelConfig:
 class DataConfig:
     """A collection (``configs/data/*.yaml``): BEIR, TREC or DPR-json files under ``path``.
 
-    ``format``: beir (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), trec (qrels in TREC form) or dpr (DPR's
-    json split files); ``builtin: true`` builds the embedded collection into ``path`` on first use.
+    ``format``: beir (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), trec (qrels in TREC form), dpr (DPR's
+    json split files) or hf (corpus, queries, qrels/<split> stored with Hugging Face datasets: save_to_disk
+    directories, parquet or jsonl); ``builtin: true`` builds the embedded collection into ``path`` on first use.
     """
 
     name: str = MISSING  # used in output paths
-    path: str = MISSING
-    format: str = "beir"  # beir | trec | dpr
+    path: str = MISSING  # the collection's directory (format=hf: also hf://<owner>/<name>, a Hub dataset)
+    format: str = "beir"  # beir | trec | dpr | hf (datasets tables: save_to_disk dirs, parquet, jsonl)
     builtin: bool = False  # true = the built-in collection (built on first use into path)
-    splits: list[str] = field(default_factory=lambda: ["train", "dev", "test"])
+    splits: list[str] = field(default_factory=lambda: ["train", "dev", "test"])  # the splits with qrels
     qrels_files: dict[str, str] | None = None  # split -> qrels file relative to path (null = the format's names)
     corpus_file: str | None = None  # null = corpus.jsonl
     queries_file: str | None = None  # null = queries.jsonl or queries.tsv
@@ -151,7 +153,7 @@ class LossConfig:
     """
 
     name: str = MISSING  # a registered loss: gradedpr.losses.available_losses()
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: dict[str, Any] = field(default_factory=dict)  # the loss's hyper-parameters (unset: the loss's defaults)
 
     def __post_init__(self) -> None:
         not_empty("loss.name", self.name)
@@ -222,22 +224,22 @@ class TrainConfig:
     guard_p: float | None = None  # keep the trained model only if it beats the start model on dev per query
     #                               (paired randomisation test, p < guard_p, higher mean); else keep the start
     #                               model (null = off; needs eval_at_start)
-    lr: float = 5.0e-5
-    weight_decay: float = 0.01
+    lr: float = 5.0e-5  # AdamW peak learning rate
+    weight_decay: float = 0.01  # AdamW weight decay
     warmup_ratio: float = 0.1  # share of max_steps with a linear warmup, then linear decay to 0
     grad_accum: int = 1  # batches per optimiser step
     max_grad_norm: float = 1.0  # gradient clipping (0 = none)
     eval_every: int = 40  # dev evaluation every k steps (0 = only at the end; also at step 0 with eval_at_start)
     eval_at_start: bool = True  # evaluate the starting (zero-shot) model first
     save_every: int = 40  # write checkpoints/last (optimiser, RNG, data position) every k steps (0 = at the end)
-    eval_split: str = "dev"
+    eval_split: str = "dev"  # the split evaluated while training (picks the best checkpoint)
     test_split: str | None = None  # e.g. test: after training, evaluate the best checkpoint on it
     eval_metric: str = "ndcg@10"  # picks the best checkpoint: a measure of gradedpr.evaluation.measures
     eval_k: int = 100  # passages retrieved per dev query
-    eval_batch_size: int = 64
+    eval_batch_size: int = 64  # texts per batch when encoding for evaluation and mining
     bf16: bool = True  # bf16 autocast on CUDA only
-    log_every: int = 1
-    save_best: bool = True
+    log_every: int = 1  # train/* metrics every k steps
+    save_best: bool = True  # write checkpoints/best at every dev improvement
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_steps", "grad_accum", "log_every", "eval_k", "eval_batch_size",
@@ -302,13 +304,20 @@ class LoggerConfig:
 
     name: str = "wandb"  # wandb | none
     mode: str = "offline"  # offline | online | disabled; sync later: wandb sync <run_dir>/wandb/offline-run-*
-    project: str = "gradedpr"
-    run_name: str | None = None
-    tags: list[str] = field(default_factory=list)
+    project: str = "gradedpr"  # the wandb project
+    run_name: str | None = None  # the wandb run's display name (null = the run directory's name)
+    group: str | None = None  # runs shown together (null = the experiment, experiment=...; a study: its name)
+    job_type: str = "train"  # the wandb job type
+    tags: list[str] = field(default_factory=list)  # besides the automatic loss:<name>, regime:<r>, data:<name>
+    log_model: bool = False  # true = upload the best checkpoint (else the last) as a wandb model artifact
 
     def __post_init__(self) -> None:
         one_of("logger.name", self.name, LOGGERS)
         one_of("logger.mode", self.mode, WANDB_MODES)
+        not_empty("logger.job_type", self.job_type)
+        for tag in self.tags:
+            if not str(tag).strip() or len(str(tag)) > MAX_TAG_LENGTH:
+                raise fail("logger.tags", tag, f"each tag must be 1 to {MAX_TAG_LENGTH} characters")
 
 
 # ---------------------------------------------------------------------------------------------- faiss
@@ -423,11 +432,11 @@ class TrainApp:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    seed: int = 42
+    seed: int = 42  # seeds Python, NumPy and torch, and the data order
     device: str = "auto"  # auto = CUDA when available, else CPU; cpu, cuda, cuda:<index>, mps
     run_dir: str = "${hydra:runtime.output_dir}"  # = hydra.run.dir (or the sweep job's directory)
     resume_from: str | None = None  # a checkpoints/last directory of an earlier run
-    show_progress: bool = True
+    show_progress: bool = True  # progress bars on a terminal, periodic log lines otherwise
     accel: bool = True  # CPU inference: linear layers through oneDNN (src/gradedpr/accel); false = plain PyTorch
 
     def __post_init__(self) -> None:
@@ -468,7 +477,7 @@ class IndexApp:
     shard_id: int | None = None  # null = RANK of torchrun (0 otherwise)
     num_shards: int | None = None  # null = WORLD_SIZE of torchrun (1 otherwise)
     use_gpu: bool | None = None  # null = FAISS GPUs when present (flat / IVF); false = CPU only
-    show_progress: bool = True
+    show_progress: bool = True  # progress bars on a terminal, periodic log lines otherwise
     accel: bool = True  # CPU inference: linear layers through oneDNN (src/gradedpr/accel); false = plain PyTorch
 
     def __post_init__(self) -> None:
@@ -505,13 +514,13 @@ class EvaluateApp:
     data: DataConfig = field(default_factory=DataConfig)
     checkpoint: str = "default"  # the checkpoint whose query encoder is evaluated (or a plain HF dir: zero-shot)
     index: str | None = None  # the index directory scripts/index.py wrote (null = encode the corpus in memory)
-    split: str = "test"
+    split: str = "test"  # the split whose queries and qrels are evaluated
     k: int = 1000  # passages retrieved per query (>= 100, the deepest cutoff measured)
     measures: Any = field(default_factory=lambda: list(DEFAULT_MEASURES))  # a list, or one name
     mean_over: str = "qrels"  # qrels = trec_eval -c (every judged query; missing ones count 0); both = pytrec_eval
     model: EvalModelConfig = field(default_factory=EvalModelConfig)
-    device: str = "auto"
-    batch_size: int = 64
+    device: str = "auto"  # auto = CUDA when available, else CPU; cpu, cuda, cuda:<index>, mps
+    batch_size: int = 64  # queries (and passages with index=null) per batch
     max_tokens: Any = "auto"  # padded tokens per forward pass: auto = 2048 on CPU, no cap on GPU; null = no cap
     search_params: str | None = None  # override the index's search-time parameters, e.g. "efSearch=256"
     allow_mismatch: bool = False  # true = only warn when the index was built from another encoder or corpus
@@ -520,12 +529,15 @@ class EvaluateApp:
     runs: Any = None  # compare these run files: [a.trec,b.trec], ['bm25=a.trec','dense=b.trec'] or {bm25: a.trec}
     baseline: str | None = None  # the run the others are compared with: a name or a path (null = the first)
     qrels: str | None = None  # qrels file used instead of data + split: TREC 'qid iter docid grade' or BEIR tsv
+    per_grade: bool = False  # true = also, per relevance grade: recall@k, share retrieved and mean rank of
+    #                          its documents (do the top grades come first?), printed and in metrics.json
+    per_grade_cutoffs: list[int] = field(default_factory=lambda: [10, 100])  # the k of per_grade's recall@k
     n_permutations: int = 10000  # random sign flips of the paired randomisation test
     seed: int = 0  # seed of the randomisation test (the same sign flips for every run compared)
     output: str | None = None  # null = outputs/eval/<data>-<checkpoint label or run name>-<split> (label: <run>-best
     #                            inside a training run, else <basename>-<path hash>),
     #                            outputs/compare/<data>-<split>-<run names> for runs=
-    show_progress: bool = True
+    show_progress: bool = True  # progress bars on a terminal, periodic log lines otherwise
     accel: bool = True  # CPU inference: linear layers through oneDNN (src/gradedpr/accel); false = plain PyTorch
 
     def __post_init__(self) -> None:
@@ -546,6 +558,10 @@ class EvaluateApp:
         check_max_tokens("max_tokens", self.max_tokens)
         at_least("n_permutations", self.n_permutations, 1)
         at_least("seed", self.seed, 0)
+        if not self.per_grade_cutoffs:
+            raise fail("per_grade_cutoffs", self.per_grade_cutoffs, "must name at least one cutoff, e.g. [10,100]")
+        for cutoff in self.per_grade_cutoffs:
+            at_least("per_grade_cutoffs", cutoff, 1)
 
 
 @dataclass

@@ -6,6 +6,8 @@
 - ``"beir"``: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv`` (see :mod:`gradedpr.data.beir`);
 - ``"trec"``: the same corpus and queries (queries may also be ``queries.tsv``), TREC qrels
   ``qrels/<split>.txt`` or ``.qrels`` (see :mod:`gradedpr.data.qrels`);
+- ``"hf"``: the same three tables stored with Hugging Face ``datasets`` (``save_to_disk`` directories,
+  parquet or JSON lines): ``corpus``, ``queries``, ``qrels/<split>`` (see :mod:`gradedpr.data.hf`);
 - ``"dpr"``: DPR retriever JSON ``<split>.json`` or ``.jsonl`` (see :mod:`gradedpr.data.dpr`). The corpus is
   the contexts of *every* split file (``corpus_splits``: all splits of the data config), whichever splits'
   judgments are read, so that indexing, training and evaluation see one corpus.
@@ -28,6 +30,15 @@ from gradedpr.data.beir import read_corpus_jsonl, read_queries
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import default_cache_dir
 from gradedpr.data.dpr import read_dpr
+from gradedpr.data.hf import QRELS_SUFFIXES as HF_QRELS_SUFFIXES
+from gradedpr.data.hf import (
+    find_table,
+    hub_id,
+    materialize_hub,
+    read_corpus_table,
+    read_qrels_table,
+    read_queries_table,
+)
 from gradedpr.data.qrels import read_beir_qrels, read_trec_qrels
 from gradedpr.errors import DataError
 
@@ -186,7 +197,9 @@ def load_collection(
     fmt = FORMATS.get(format.lower())
     if fmt is None:
         raise DataError(f"unknown collection format {format!r}; expected one of {tuple(FORMATS)}")
-    root = Path(path)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    repo = hub_id(path) if fmt.name == "hf" else None
+    root = materialize_hub(repo, cache) if repo else Path(path)  # hf://owner/name: saved once, read locally
     if fmt.needs_directory and not root.is_dir():
         raise DataError(f"collection directory not found: {root}", root)
     if isinstance(splits, str):
@@ -197,8 +210,8 @@ def load_collection(
         root=root,
         splits=list(splits),
         files=_split_files(fmt, root, splits, qrels_files),
-        label=name or root.resolve().name,
-        cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+        label=name or (repo.split("/")[-1] if repo else root.resolve().name),
+        cache_dir=cache,
         corpus_file=corpus_file,
         queries_file=queries_file,
         qrels_files=qrels_files,
@@ -250,3 +263,15 @@ def read_dpr_collection(request: LoadRequest) -> Collection:
     qrels = {split: data.qrels[split] for split in request.splits}
     negatives = {qid: docs for qid, docs in data.negatives.items() if any(qid in q for q in qrels.values())}
     return Collection(request.label, data.corpus, data.queries, qrels, negatives)
+
+
+@register_format("hf", qrels_suffixes=HF_QRELS_SUFFIXES)
+def read_hf_collection(request: LoadRequest) -> Collection:
+    """``datasets`` tables: ``corpus``, ``queries`` and ``qrels/<split>``, each a ``save_to_disk`` directory, a
+    parquet or a JSON-lines file (``corpus_file`` / ``queries_file`` name others)."""
+    corpus_path = find_table(request.root, "corpus", request.corpus_file)
+    queries_path = find_table(request.root, "queries", request.queries_file)
+    corpus = read_corpus_table(corpus_path, request.cache_dir)
+    queries = read_queries_table(queries_path)
+    qrels = {split: read_qrels_table(file, queries, corpus) for split, file in request.files.items()}
+    return Collection(request.label, corpus, queries, qrels)

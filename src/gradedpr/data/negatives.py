@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.runs import read_trec_run
 from gradedpr.errors import DataError
+from gradedpr.utils.progress import on_terminal
 
 
 class NegativeSource(Protocol):
@@ -58,7 +59,8 @@ def bm25_negatives(corpus: Corpus, queries: Mapping[str, str], depth: int = 100)
     qids = list(queries)
     depth = min(depth, len(texts))
     ranked: dict[str, list[str]] = {}
-    for start in tqdm(range(0, len(qids), 512), desc="bm25 negatives", unit="batch", leave=False):
+    for start in tqdm(range(0, len(qids), 512), desc="bm25 negatives", unit="batch", leave=False,
+                      disable=not on_terminal()):
         chunk = qids[start : start + 512]
         tokens = bm25s.tokenize([queries[q] for q in chunk], stopwords="en", show_progress=False)
         rows, _ = retriever.retrieve(tokens, k=depth, show_progress=False, n_threads=0)

@@ -188,8 +188,24 @@ def _tsv_queries(path: Path) -> dict[str, str]:
     return out
 
 
+def _beir_folder(location: Path) -> Path:
+    """The BEIR collection folder: ``location`` itself, or the single folder below it with a corpus.jsonl (the
+    folder the zip was unpacked in: ``<location>/nfcorpus/``)."""
+    if not location.is_dir() or (location / "corpus.jsonl").is_file():
+        return location
+    found = sorted(location.rglob("corpus.jsonl"))
+    if len(found) != 1:
+        raise DataError(f"{len(found) or 'no'} corpus.jsonl files in this folder or below: pass BEIR's "
+                        "nfcorpus.zip or the nfcorpus/ folder it unpacks to", location)
+    return found[0].parent
+
+
 def _find_original(folder: Path, name: str, required: bool) -> Path | None:
     """``folder/name``, or the single file of that name below ``folder`` (the release unpacks to nfcorpus/)."""
+    if folder.is_file():
+        hint = f"tar xzf {folder.name}" if folder.name.endswith((".tar.gz", ".tgz", ".tar")) else "unpack it"
+        raise DataError(f"--original takes the folder of the original release, not a file: unpack it first "
+                        f"({hint}) and pass the folder it creates", folder)
     if (folder / name).is_file():
         return folder / name
     found = sorted(folder.rglob(name)) if folder.is_dir() else []
@@ -258,7 +274,7 @@ def prepare_nfcorpus(
         if expected_md5 is not None and md5 != expected_md5:
             raise DataError(f"md5 {md5} is not BEIR's published {expected_md5} (a different or damaged "
                             f"download; get it from {BEIR_URL})", beir_path)
-    files = _Files(beir_path)
+    files = _Files(_beir_folder(beir_path))
 
     corpus_lines: list[str] = []
     docs: set[str] = set()

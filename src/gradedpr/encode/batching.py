@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import torch
-from tqdm.auto import tqdm
 
 from gradedpr.accel.linears import onednn_linears
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.types import KINDS, Kind
 from gradedpr.utils.device import autocast
+from gradedpr.utils.progress import progress_bar
 
 MaxTokens = int | str | None
 """Padded tokens per forward pass: a number, ``None`` (no cap: ``batch_size`` rows per pass) or ``"auto"``."""
@@ -201,8 +201,7 @@ def encode_texts(
     was_training = model.training
     model.eval()
     default_desc = "encode queries" if kind == "query" else "encode passages"
-    bar = tqdm(total=len(texts), desc=desc or default_desc, unit=kind[0], disable=not show_progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(texts), desc=desc or default_desc, unit=kind[0], show=show_progress)
     try:
         tokens = tokenize_unpadded(model, texts, kind)
         for rows, emb in iter_encoded(model, tokens, kind, batch_size, max_tokens, onednn):

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
 from gradedpr.data.ids import IdList
 from gradedpr.encode.batching import DEFAULT_MAX_TOKENS, MaxTokens, iter_encoded, tokenize_unpadded
@@ -54,6 +53,7 @@ from gradedpr.errors import CheckpointError
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.utils.atomic import atomic_open, atomic_write_text, fsync_dir
 from gradedpr.utils.faults import crash_point
+from gradedpr.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +199,7 @@ def encode_corpus(
     starts = list(range(bounds[0], bounds[1], step))
     already = sum(min(s + step, bounds[1]) - s for c, s in enumerate(starts) if c in done)
     desc = "encode passages" if num_shards == 1 else f"encode passages [{shard_id + 1}/{num_shards}]"
-    bar = tqdm(total=bounds[1] - bounds[0], initial=already, desc=desc, unit="p", disable=not show_progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=bounds[1] - bounds[0], initial=already, desc=desc, unit="p", show=show_progress)
     row_bytes = model.dim * np.dtype(DTYPE).itemsize
     was_training = model.training
     model.eval()

@@ -40,7 +40,7 @@ from gradedpr.encode.batching import encode_texts
 from gradedpr.errors import CheckpointError
 from gradedpr.filenames import RUN_CONFIG
 from gradedpr.model.biencoder import PASSAGE_DIR, QUERY_DIR, BiEncoder
-from gradedpr.model.card import CARD_FILE, FORM_SENTENCE_TRANSFORMERS, model_card
+from gradedpr.model.card import CARD_FILE, FORM_SENTENCE_TRANSFORMERS, checkpoint_description, model_card
 from gradedpr.model.config import CONFIG_NAME, BiEncoderConfig
 from gradedpr.model.resolve import resolve_model_path
 from gradedpr.model.run_record import read_training_record
@@ -271,7 +271,7 @@ def export_sentence_transformers(
         "format_version": EXPORT_FORMAT_VERSION,
         "gradedpr_version": __version__,
         "sentence_transformers_version": str(st.__version__),
-        "source_checkpoint": str(ckpt.resolve()),
+        "source_checkpoint": checkpoint_description(ckpt),  # no absolute path: the export is meant to be shared
         "form": form,
         "settings": settings.to_dict(),
     }

@@ -33,9 +33,9 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
 from gradedpr.config.schema import FAISS_SCHEMAS, faiss_config, faiss_defaults
+from gradedpr.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -291,8 +291,7 @@ def build_index(
     trained = time.perf_counter()
     if not gpu:
         reserve_codes(work, source.num_rows)
-    bar = tqdm(total=source.num_rows, desc=f"add to {spec.type} index", unit="v", disable=not show_progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=source.num_rows, desc=f"add to {spec.type} index", unit="v", show=show_progress)
     try:
         for _, block in source.iter_chunks(add_chunk):
             work.add(np.ascontiguousarray(block, dtype=np.float32))

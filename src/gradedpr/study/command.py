@@ -17,7 +17,7 @@ from gradedpr.study.aggregate import (
     summary_csv,
 )
 from gradedpr.study.blind import blind_study
-from gradedpr.study.plan import plan_runs, seed_major
+from gradedpr.study.plan import logger_overrides, plan_runs, seed_major
 from gradedpr.study.plots import plot_dev_curves, plot_test
 from gradedpr.study.runner import execute, run_baselines
 from gradedpr.utils.atomic import atomic_write_text
@@ -34,7 +34,9 @@ def run_study(cfg: DictConfig) -> str:
     for spec in regimes.values():
         spec["overrides"] = [*common, *(spec.get("overrides") or [])]
     blind = bool(study.get("blind", False))
-    all_runs = plan_runs(regimes, output, str(study.data.name), split, blind=blind)  # type: ignore[arg-type]
+    logger = logger_overrides(str(cfg.get("logger") or "none"), str(study.name))
+    all_runs = plan_runs(regimes, output, str(study.data.name), split, logger,  # type: ignore[arg-type]
+                         blind=blind)
     runs = [r for r in all_runs if not cfg.only or r.regime in set(cfg.only)]
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / "study.yaml", OmegaConf.to_yaml(cfg, resolve=True))

@@ -20,6 +20,7 @@ class PlannedRun:
     overrides: tuple[str, ...]
     run_dir: Path
     tool: str = "gradedpr"  # or sentence_transformers (scripts/st_baseline.py)
+    logger: tuple[str, ...] = ("logger=none",)  # the training runs' logger overrides (see :func:`logger_overrides`)
 
     @property
     def name(self) -> str:
@@ -30,12 +31,21 @@ class PlannedRun:
             return [python, "scripts/st_baseline.py", *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
                     f"run_dir={self.run_dir}"]
         return [python, script, *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
-                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", "logger=none", "show_progress=false"]
+                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", *self.logger, "show_progress=false"]
+
+
+def logger_overrides(logger: str, study: str) -> tuple[str, ...]:
+    """The study's ``logger`` setting as overrides of its training runs: ``none`` (only metrics.jsonl), or
+    ``wandb``: every run of the study in one wandb group named after the study."""
+    if logger not in ("none", "wandb"):
+        raise ConfigError(f"logger={logger!r}: must be none or wandb (the study's training runs' logger)")
+    return ("logger=none",) if logger == "none" else ("logger=wandb", f"logger.group=study-{study}")
 
 
 def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data: str, split: str,
-              blind: bool = False) -> list[PlannedRun]:
-    """Every (regime, loss, seed) of ``regimes`` (name -> {overrides, losses, seeds, optional data}), in that order.
+              logger: Sequence[str] = ("logger=none",), blind: bool = False) -> list[PlannedRun]:
+    """Every (regime, loss, seed) of ``regimes`` (name -> {overrides, losses, seeds, optional data, tool}), in
+    that order; ``logger``: the training runs' logger overrides (:func:`logger_overrides`).
 
     Every run of a regime gets the same overrides (identical budget and hyper-parameters) and the study's data
     (or the regime's own ``data``). Without ``blind``, ``train.test_split`` too: the best-dev checkpoint is
@@ -56,7 +66,7 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
                 tool = str(spec.get("tool") or "gradedpr")
                 if tool == "sentence_transformers":  # its own settings only: data and the regime's
                     full = (f"data={spec.get('data') or data}", *[str(o) for o in spec.get("st_overrides") or []])
-                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir, tool))
+                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir, tool, tuple(logger)))
     return runs
 
 

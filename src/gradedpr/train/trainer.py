@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from gradedpr.config.resume import check_resume_settings
 from gradedpr.config.schema import TrainConfig
@@ -41,6 +40,7 @@ from gradedpr.train.step import InBatchStep, StepFn, grad_norm, run_step
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import autocast
 from gradedpr.utils.faults import crash_point
+from gradedpr.utils.progress import logging_above_bars, progress_bar
 from gradedpr.utils.runlock import check_run_dir_free, hold_run_dir, run_of_checkpoint
 from gradedpr.utils.seeding import rng_state, set_rng_state
 from gradedpr.utils.torch_state import load_plain_state
@@ -241,7 +241,7 @@ class Trainer:
             self.best_metric, self.best_step = value, self.step
             if self.s.save_best:
                 self.save(self.best_dir, with_state=False)
-        tqdm.write(f"step {self.step}: " + "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        log.info("step %d: %s", self.step, "  ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         return metrics
 
     # ------------------------------------------------------------------ loop
@@ -255,7 +255,7 @@ class Trainer:
 
     def train(self) -> TrainResult:
         """Train to ``max_steps`` holding the run directory's lock (see :mod:`gradedpr.utils.runlock`)."""
-        with hold_run_dir(self.run_dir) if self.dist.is_main else contextlib.nullcontext():
+        with hold_run_dir(self.run_dir) if self.dist.is_main else contextlib.nullcontext(), logging_above_bars():
             return self._train()
 
     def _train(self) -> TrainResult:
@@ -266,8 +266,8 @@ class Trainer:
         batches = self._batches()
         params = [p for p in self.model.parameters() if p.requires_grad]
         total = 0.0
-        bar = tqdm(total=self.s.max_steps, initial=self.step, desc="train", unit="step",
-                   disable=not self.show_progress, dynamic_ncols=True)
+        bar = progress_bar(total=self.s.max_steps, initial=self.step, desc="train", unit="step",
+                           show=self.show_progress)
         while self.step < self.s.max_steps:
             self.optimizer.zero_grad(set_to_none=True)
             total = 0.0
