@@ -115,6 +115,15 @@ def check_writable(key: str, path: str | Path) -> None:
     os.unlink(name)
 
 
+def check_data_path(data: Any) -> None:
+    """With ``data.builtin``, ``data.path`` must be missing, empty or an earlier build of the built-in collection
+    (its ``meta.json``): a user's collection there is never rebuilt over."""
+    if data.builtin:
+        from gradedpr.data.builtin import check_builtin_dir
+
+        check_builtin_dir(data.path)
+
+
 # ---------------------------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class ModelLimits:
@@ -275,6 +284,7 @@ def train_app(cfg: DictConfig | TrainApp) -> TrainApp:
             raise CheckpointError(f"{Path(app.resume_from) / STATE_FILE}: no trainer state to resume from (use a "
                                   "checkpoints/last directory)")
         check_train_app(app)
+        check_data_path(app.data)
         check_writable("run_dir", app.run_dir)
         if app.resume_from:
             check_resumable(app)
@@ -305,6 +315,7 @@ def index_app(cfg: DictConfig | IndexApp) -> IndexApp:
     """The validated settings of ``scripts/index.py``: the schema's checks, the device, the model's limits
     (maximum length, the dimension the FAISS parameters must fit), writable output paths."""
     app = to_app(cfg, IndexApp)
+    check_data_path(app.data)
     check_device("device", app.device)
     limits = model_limits(app.checkpoint)
     check_max_length("model.passage_max_length", app.model.passage_max_length, limits)
@@ -321,6 +332,8 @@ def evaluate_app(cfg: DictConfig | EvaluateApp) -> EvaluateApp:
     app.measures = check_measures("measures", list(app.measures))
     if app.output:
         check_writable("output", app.output)
+    if not app.qrels:
+        check_data_path(app.data)
     if app.run or app.runs:
         return app
     if app.k < MIN_EVAL_K:
