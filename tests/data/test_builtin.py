@@ -98,7 +98,7 @@ def test_rebuilt_only_when_missing_stale_or_damaged(tmp_path: Path, monkeypatch:
     build_builtin(root)
     assert (root / "qrels" / "dev.tsv").read_text(encoding="utf-8").startswith("query-id\tcorpus-id\tscore\n")
     (root / "meta.json").unlink()  # without its marker the directory is no longer known to be a build
-    with pytest.raises(OutputError, match="no meta.json of gradedpr's"):
+    with pytest.raises(OutputError, match="no meta\\.json of gradedpr's"):
         build_builtin(root)
     assert not (root / "meta.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name != "b"], "no temporary directories are left behind"

@@ -51,11 +51,11 @@ def test_a_users_beir_collection_is_never_replaced_by_the_builtin_one(script: st
 def test_build_builtin_refuses_a_directory_without_its_marker(tmp_path: Path) -> None:
     data = tmp_path / "d"
     before = users_beir(data)
-    with pytest.raises(OutputError, match="no meta.json of gradedpr's"):
+    with pytest.raises(OutputError, match="no meta\\.json of gradedpr's"):
         build_builtin(data)
-    with pytest.raises(OutputError, match="not empty and is not the built-in collection"):
-        with atomic_directory(data, BUILTIN):
-            pass
+    with pytest.raises(OutputError, match="not empty and is not the built-in collection"), \
+            atomic_directory(data, BUILTIN):
+        pass
     assert snapshot(data) == before
 
 
@@ -70,7 +70,7 @@ def test_an_earlier_build_is_recognised_by_its_marker_and_rebuilt(tmp_path: Path
     assert (root / "corpus.jsonl").read_text().startswith("{")
     (root / "notes.md").write_text("mine\n")  # a build with a user's file in it is not rebuilt over
     (root / "corpus.jsonl").write_text("stale\n")
-    with pytest.raises(OutputError, match="holds 'notes.md'"):
+    with pytest.raises(OutputError, match=r"holds 'notes\.md'"):
         build_builtin(root)
     assert (root / "notes.md").read_text() == "mine\n"
 
