@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from gradedpr.commands.checks import train_app
 from gradedpr.commands.cli import run_cli
 from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.rundir import hydra_record
 from gradedpr.config.store import register_configs
 
 # Under torchrun only rank 0 writes the run directory (run_training sends its path to the other ranks): the other
@@ -26,7 +27,7 @@ def main(cfg: DictConfig) -> float | None:
         app = train_app(cfg)  # every setting checked before the heavy imports below and any work
         from gradedpr.commands.train import run_training
 
-        return run_training(app).best_metric
+        return run_training(app, hydra_files=hydra_record(cfg)).best_metric
 
     return run_cli(train)
 

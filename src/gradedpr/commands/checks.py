@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from gradedpr.commands.rundir import check_run_dir
 from gradedpr.config.resume import check_resume_settings
 from gradedpr.config.schema import MAX_NBITS, EvaluateApp, ExportApp, IndexApp, TrainApp, fail
 from gradedpr.errors import CheckpointError, ConfigError
@@ -286,6 +287,8 @@ def train_app(cfg: DictConfig | TrainApp) -> TrainApp:
         check_train_app(app)
         check_data_path(app.data)
         check_writable("run_dir", app.run_dir)
+        if rank_and_world()[0] == 0:
+            check_run_dir(app.run_dir, resume_from=app.resume_from, overwrite=app.overwrite)
         if app.resume_from:
             check_resumable(app)
     return app

@@ -385,6 +385,8 @@ class TrainApp:
     device: str = "auto"  # auto = CUDA when available, else CPU; cpu, cuda, cuda:<index>, mps
     run_dir: str = "${hydra:runtime.output_dir}"  # = hydra.run.dir (or the sweep job's directory)
     resume_from: str | None = None  # a checkpoints/last directory of an earlier run
+    overwrite: bool = False  # true = train a new run into a run_dir that already holds a run (or other files:
+    #                          gradedpr's files are replaced, nothing else is deleted); false = refuse it
     show_progress: bool = True
     accel: bool = True  # CPU inference: linear layers through oneDNN (src/gradedpr/accel); false = plain PyTorch
 

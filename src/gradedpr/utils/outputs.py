@@ -113,7 +113,7 @@ def removed_on_failure(run_dir: Path | None) -> Iterator[None]:
     """
     existed = run_dir is not None and run_dir.is_dir()
     before = set(os.listdir(run_dir)) if run_dir is not None and existed else set()
-    hydra_only = ".hydra" in before and all(name == ".hydra" or name.endswith(".log") for name in before)
+    hydra_only = bool(before) and all(name == ".hydra" or name.endswith(".log") for name in before)
     try:
         yield
     except BaseException:
