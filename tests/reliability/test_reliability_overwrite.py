@@ -69,3 +69,41 @@ def test_a_foreign_checkpoints_best_is_refused_before_training(tiny_beir: Path, 
     assert_one_line_error(result, f"{run}/checkpoints/best", "is not a gradedpr checkpoint")
     assert not (run / "metrics.jsonl").exists()  # refused before the first step, not at the first save
     assert (run / "checkpoints" / "best" / "mine.txt").read_text() == "x"
+
+
+def test_evaluate_output_replaces_its_files_only_with_overwrite(tiny_beir: Path, tiny_model_dir: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "run.trec").write_text("mine\n")
+    (out / "metrics.json").write_text("{}\n")
+    (out / "notes.md").write_text("mine\n")
+    args = [*beir_overrides(tiny_beir), f"checkpoint={tiny_model_dir}", f"output={out}", "k=100"]
+    refused = run_forked("evaluate.py", args, tmp_path)
+    assert_one_line_error(refused, f"{out}: already holds 'run.trec', 'metrics.json'", "overwrite=true")
+    assert (out / "run.trec").read_text() == "mine\n" and (out / "metrics.json").read_text() == "{}\n"
+    done = run_forked("evaluate.py", [*args, "overwrite=true"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "run.trec").read_text() != "mine\n" and (out / "notes.md").read_text() == "mine\n"
+    run_file = tmp_path / "given.trec"
+    run_file.write_text("q4 Q0 d4 1 1.0 x\n")
+    scored = run_forked("evaluate.py", [*beir_overrides(tiny_beir), f"run={run_file}", f"output={out}"], tmp_path)
+    assert_one_line_error(scored, f"{out}: already holds 'metrics.json'")
+
+
+def test_reexport_needs_overwrite_and_keeps_the_users_files(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from gradedpr.model.biencoder import BiEncoder
+
+    ckpt = BiEncoder.from_pretrained(tiny_model_dir).save_pretrained(tmp_path / "ckpt")
+    out = tmp_path / "export"
+    args = [f"checkpoint={ckpt}", f"output={out}", "verify=false"]
+    first = run_forked("export.py", args, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (out / "notes.md").write_text("mine\n")
+    before = snapshot(out)
+    again = run_forked("export.py", args, tmp_path)
+    assert_one_line_error(again, f"{out}: already holds a gradedpr export; pass overwrite=true")
+    assert snapshot(out) == before
+    replaced = run_forked("export.py", [*args, "overwrite=true"], tmp_path)
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    assert (out / "notes.md").read_text() == "mine\n"

@@ -27,6 +27,7 @@ from gradedpr.filenames import METRICS_FILE, RUN_FILE
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
+from gradedpr.utils.outputs import check_result_files
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     output = (Path(app.output) if app.output
               else Path("outputs/eval") / f"{app.data.name}-{checkpoint_label(app.checkpoint)}-{app.split}")
     split = app.split
+    check_result_files(output, (RUN_FILE, METRICS_FILE), overwrite=app.overwrite)
     model = load_model(app.checkpoint, app.device, query_max_length=app.model.query_max_length,
                        passage_max_length=app.model.passage_max_length)
     collection = collection_from_config(asdict(app.data), splits=[split])
@@ -100,12 +102,15 @@ def _score_run_file(app: EvaluateApp, measures: list[str]) -> EvalResult:
     assert app.run
     path = Path(app.run)
     name = slug(path.stem)
+    if app.output:
+        check_result_files(app.output, (METRICS_FILE,), overwrite=app.overwrite)
     judged = judged_qrels(app)
     mean_over = parse_mean_over(app.mean_over)
     result, info = score_file(path, name, judged, measures, mean_over)
     default = f"{judged.label}-{name}" if app.qrels else f"{app.data.name}-{name}-{app.split}"
     output = Path(app.output) if app.output else Path("outputs/eval") / slug(default)
     metrics_path = output / METRICS_FILE
+    check_result_files(output, (METRICS_FILE,), overwrite=app.overwrite)
     write_metrics_json(metrics_path, result, {**judged.source, "run_file": info})
     rule = describe_mean(result)
     sys.stdout.write(format_table({name: result}, measures))

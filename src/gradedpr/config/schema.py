@@ -485,6 +485,8 @@ class EvaluateApp:
     output: str | None = None  # null = outputs/eval/<data>-<checkpoint label or run name>-<split> (label: <run>-best
     #                            inside a training run, else <basename>-<path hash>),
     #                            outputs/compare/<data>-<split>-<run names> for runs=
+    overwrite: bool = False  # true = replace run.trec / metrics.json (compare.json / .md) already in output;
+    #                          false = refuse them (other files in output are never touched)
     show_progress: bool = True
     accel: bool = True  # CPU inference: linear layers through oneDNN (src/gradedpr/accel); false = plain PyTorch
 
@@ -513,7 +515,8 @@ class ExportApp:
     """``scripts/export.py`` (``configs/export.yaml``)."""
 
     checkpoint: str = MISSING  # a gradedpr checkpoint directory (with gradedpr.json)
-    output: str = MISSING  # the export directory; replaced only if it is an earlier export (gradedpr_export.json)
+    output: str = MISSING  # the export directory: missing, empty, or an earlier export (gradedpr_export.json)
+    overwrite: bool = False  # true = replace an earlier export at output (files added to it are kept)
     verify: bool = True  # load the export back and compare embeddings with gradedpr's on probe texts
     tolerance: float = 1.0e-4  # max |difference| the check accepts
 

@@ -104,6 +104,19 @@ def check_output_dir(
     return True
 
 
+def check_result_files(directory: str | Path, names: Iterable[str], *, overwrite: bool, key: str = "output") -> None:
+    """Raise :class:`OutputError` when ``directory`` already holds one of the files ``names`` that a command
+    would write there and ``overwrite`` is off. The command replaces only those files; anything else in the
+    directory is left alone, so no other check is needed."""
+    path = Path(directory)
+    existing = [name for name in names if (path / name).exists() or (path / name).is_symlink()]
+    if existing and not overwrite:
+        raise OutputError(
+            f"{path}: already holds {describe(existing)}; pass overwrite=true to replace "
+            f"{'it' if len(existing) == 1 else 'them'} (nothing else there is touched), or choose another {key}"
+        )
+
+
 @contextmanager
 def removed_on_failure(run_dir: Path | None) -> Iterator[None]:
     """If the block fails, remove what it put into ``run_dir``: a failed start leaves no run directory behind.
