@@ -94,3 +94,26 @@ def hydra_record(cfg: Any) -> HydraRecord | None:
         "overrides.yaml": OmegaConf.to_yaml(hydra.overrides.task),
     }
     return HydraRecord(Path(str(hydra.runtime.output_dir)) / HYDRA_DIR, files)
+
+
+def train_intact(run_dir: str | Path) -> str:
+    """What a stopped training leaves usable, and how to go on (for :func:`gradedpr.commands.cli.run_cli`)."""
+    import json
+
+    from gradedpr.filenames import TRAINER_STATE, TRAINING_INFO
+
+    last = Path(run_dir) / CHECKPOINTS / "last"
+    if not (last / TRAINER_STATE).is_file():
+        return (f"no checkpoint was saved yet in {run_dir}; start again (with overwrite=true if the run "
+                "directory is kept)")
+    try:
+        step = f" (step {json.loads((last / TRAINING_INFO).read_text(encoding='utf-8'))['step']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        step = ""
+    return f"{last}{step} is intact; continue with the same command and resume_from={last}"
+
+
+def index_intact(embeddings_dir: str | Path, output: str | Path) -> str:
+    """What a stopped ``scripts/index.py`` leaves usable, and how to go on."""
+    return (f"the passages encoded so far are kept in {embeddings_dir} and {output} is as it was; run the same "
+            "command again to continue from them")
