@@ -105,13 +105,11 @@ def test_a_failed_index_write_is_one_line_naming_path_and_cause(
     assert not (tmp_path / "idx").exists() and (tmp_path / "emb" / "embeddings.json").is_file()
 
 
-def test_an_unusable_cache_directory_is_one_line(tiny_beir: Path, tiny_model_dir: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    blocker = tmp_path / "a-file"
+def test_an_unusable_cache_directory_is_one_line(tiny_beir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"  # run_forked's GRADEDPR_CACHE_DIR: a file, so nothing can be created in it
     blocker.write_text("not a directory\n")
-    monkeypatch.setenv("GRADEDPR_CACHE_DIR", str(blocker / "cache"))
     result = run_forked("index.py", index_args(tiny_beir, tiny_model_dir, tmp_path), tmp_path)
-    assert_one_line_error(result, f"{blocker}/cache", "Not a directory [ENOTDIR]")
+    assert_one_line_error(result, f"{blocker}/", "Not a directory [ENOTDIR]")
 
 
 def test_run_cli_turns_environment_errors_and_ctrl_c_into_one_line(capsys: pytest.CaptureFixture[str]) -> None:
