@@ -7,6 +7,7 @@ after Hydra hands over the config, before any model is loaded or any output is w
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -20,13 +21,14 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from gradedpr.commands.rundir import check_run_dir
 from gradedpr.config.resume import check_resume_settings
 from gradedpr.config.schema import MAX_NBITS, EvaluateApp, ExportApp, IndexApp, TrainApp, fail
-from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.errors import CheckpointError, ConfigError, DataError
 from gradedpr.filenames import TRAINER_STATE as STATE_FILE
 from gradedpr.utils.distributed import rank_and_world
 from gradedpr.utils.outputs import removed_on_failure
 from gradedpr.utils.runlock import check_run_dir_free, run_of_checkpoint
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MIN_EVAL_K = 100  # scripts/evaluate.py retrieves at least this deep: the deepest default cutoff
 
 
@@ -213,6 +215,72 @@ def check_faiss(faiss_cfg: Any, dim: int | None) -> None:
     check_search_params("faiss.search_params", faiss_cfg.search_params, index)
 
 
+def check_faiss_corpus(faiss_cfg: Any, dim: int | None, num_passages: int, data_name: str) -> None:
+    """FAISS parameters this corpus is too small for, before anything is encoded: inverted lists and PQ
+    codebooks (``2^nbits`` centroids) are trained by k-means, which needs at least as many passages as
+    centroids. A factory string that asks for more (``IVF256,Flat`` on 100 passages) cannot work and is
+    refused; ``faiss.nlist`` above the corpus size is lowered to it with a warning, as ``train.batch_size``
+    above the training queries is (:func:`check_training_split`)."""
+    if faiss_cfg.type == "ivfpq" and faiss_cfg.nlist is not None and faiss_cfg.nlist > num_passages:
+        log.warning("faiss.nlist=%d is above the %d passages of %s: the index is built with nlist=%d (each "
+                    "inverted list is trained from at least one passage; null chooses it from the corpus size)",
+                    faiss_cfg.nlist, num_passages, data_name, num_passages)
+    if faiss_cfg.type != "factory" or dim is None:
+        return
+    import faiss
+
+    index = faiss.index_factory(dim, str(faiss_cfg.factory), faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None and ivf.nlist > num_passages:
+        suggested = max(1, min(int(4 * num_passages ** 0.5), num_passages))
+        raise fail("faiss.factory", faiss_cfg.factory, f"{ivf.nlist} inverted lists need at least {ivf.nlist} "
+                   f"passages to train, {data_name} has {num_passages}: use IVF<n> with n <= {num_passages} "
+                   f"(e.g. IVF{suggested}), or faiss=flat for a corpus this small")
+    pq = getattr(faiss.downcast_index(index), "pq", None)
+    if pq is not None and 2 ** pq.nbits > num_passages:
+        raise fail("faiss.factory", faiss_cfg.factory, f"PQ codes of {pq.nbits} bits need at least "
+                   f"{2 ** pq.nbits} passages to train, {data_name} has {num_passages}: use fewer bits "
+                   "(PQ<m>x<bits>) or faiss=flat")
+
+
+def check_index_search_params(index_dir: str | Path, parameters: str | None) -> None:
+    """``search_params=`` that FAISS accepts for the index in ``index_dir`` (its type is read from
+    ``index.json``; tried on an empty index of that type), before a model is loaded or a query encoded."""
+    if not parameters:
+        return
+    try:
+        meta = json.loads((Path(index_dir) / "index.json").read_text(encoding="utf-8"))
+        factory, dim = str(meta["index"]["factory"]), int(meta["dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # loading the index reports what is wrong with it
+    import faiss
+
+    try:
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError:
+        return
+    try:
+        faiss.ParameterSpace().set_index_parameters(index, str(parameters))  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        raise fail("search_params", parameters, f"FAISS rejects it for the {factory} index in {index_dir}: "
+                   f"{_faiss_message(exc)}") from None
+
+
+def check_training_split(app: TrainApp, qrels: Mapping[str, Mapping[str, int]], queries: Mapping[str, str]) -> None:
+    """The train split has queries to train on (a grade > 0): else a one-line :class:`DataError`. A
+    ``train.batch_size`` above their number gives batches of all of them (a batch holds each query once): said
+    in a warning, as ``faiss.nlist`` above the corpus size is (:func:`check_faiss_corpus`)."""
+    usable = sum(1 for qid, judged in qrels.items() if qid in queries and any(g > 0 for g in judged.values()))
+    if not usable:
+        raise DataError(f"the train split has no query with a relevant document (every grade is <= 0): nothing "
+                        f"to train on; relevant documents need grades >= 1 (data.name={app.data.name})",
+                        app.data.path)
+    if app.train.batch_size > usable:
+        log.warning("train.batch_size=%d is above the %d training queries with a relevant document in %s: "
+                    "every batch holds those %d (a batch holds each query once)", app.train.batch_size, usable,
+                    app.data.name, usable)
+
+
 def _hnsw_m(graph: Any) -> int:
     """M of an HNSW graph (level 0 holds 2*M neighbours); 0 when FAISS cannot say (M < 1)."""
     try:
@@ -339,6 +407,8 @@ def evaluate_app(cfg: DictConfig | EvaluateApp) -> EvaluateApp:
         check_data_path(app.data)
     if app.run or app.runs:
         return app
+    if app.index:
+        check_index_search_params(app.index, app.search_params)
     if app.k < MIN_EVAL_K:
         raise fail("k", app.k, f"too small: the measures go down to rank {MIN_EVAL_K}; use k >= {MIN_EVAL_K}")
     check_device("device", app.device)

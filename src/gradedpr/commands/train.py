@@ -27,7 +27,7 @@ import torch
 from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
-from gradedpr.commands.checks import run_dir_of, to_dict, to_yaml, train_app
+from gradedpr.commands.checks import check_training_split, run_dir_of, to_dict, to_yaml, train_app
 from gradedpr.commands.common import checkpoint_label
 from gradedpr.commands.rundir import HydraRecord
 from gradedpr.config.schema import TrainApp, TrainConfig
@@ -131,6 +131,7 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
     train_qrels = collection.qrels["train"]
     train_queries = collection.split_queries("train")
     check_group_size(t, len(collection.corpus), train_qrels, train_queries)
+    check_training_split(app, train_qrels, train_queries)  # some grade > 0; train.batch_size <= the queries
 
     start = app.resume_from or app.model.name_or_path
     model = BiEncoder.from_pretrained(str(start), **model_overrides(asdict(app.model)))

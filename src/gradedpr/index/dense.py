@@ -29,7 +29,7 @@ import numpy.typing as npt
 from gradedpr.data.ids import take_ids
 from gradedpr.encode.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint, encoder_settings
 from gradedpr.encode.store import read_ids, read_json, write_ids
-from gradedpr.errors import CheckpointError
+from gradedpr.errors import CheckpointError, ConfigError
 from gradedpr.filenames import IDS_FILE
 from gradedpr.index.faiss_build import (
     METRIC,
@@ -235,5 +235,10 @@ class DenseIndex:
         loaded.check(model, corpus, allow_mismatch, where=directory)
         parameters = search_parameters if search_parameters is not None else meta.get("index", {}).get(
             "search_parameters", "")
-        loaded.set_search_parameters(str(parameters or ""))
+        try:
+            loaded.set_search_parameters(str(parameters or ""))
+        except RuntimeError as exc:
+            raise ConfigError(f"search_params={parameters!r}: FAISS rejects it for the "
+                              f"{meta.get('index', {}).get('factory')} index in {directory}: "
+                              f"{' '.join(str(exc).split())[-160:]}") from None
         return loaded
