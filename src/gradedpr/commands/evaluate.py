@@ -18,7 +18,7 @@ from gradedpr.commands.common import basename, checkpoint_label, checkpoint_path
 from gradedpr.commands.judged import describe_mean, judged_qrels, score_file
 from gradedpr.config.schema import EvaluateApp
 from gradedpr.data.from_config import collection_from_config
-from gradedpr.data.runs import write_trec_run
+from gradedpr.data.runs import trec_token, write_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
 from gradedpr.errors import ConfigError
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run, parse_mean_over
@@ -71,7 +71,7 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     run = retrieve(model, collection, split, k, index=index, batch_size=app.batch_size,
                    max_tokens=max_tokens, show_progress=show, stats=stats)
     result = evaluate_run(run, collection.qrels[split], measures, mean_over=parse_mean_over(app.mean_over))
-    tag = app.run_tag or basename(app.checkpoint)
+    tag = app.run_tag or trec_token(basename(app.checkpoint))  # a directory name may hold spaces
     run_path, metrics_path = output / RUN_FILE, output / METRICS_FILE
     write_trec_run(run_path, run, tag=tag, k=k)
     extra: Mapping[str, Any] = {

@@ -508,6 +508,9 @@ class EvaluateApp:
         check_max_tokens("max_tokens", self.max_tokens)
         at_least("n_permutations", self.n_permutations, 1)
         at_least("seed", self.seed, 0)
+        if self.run_tag is not None and (not self.run_tag.strip() or any(ch.isspace() for ch in self.run_tag)):
+            raise fail("run_tag", self.run_tag, "must be one word without whitespace (the last column of a TREC "
+                       "run file)")
 
 
 @dataclass
