@@ -80,3 +80,30 @@ def test_an_empty_or_missing_directory_gets_the_build_with_its_marker(tmp_path: 
     for root in (tmp_path / "empty", tmp_path / "missing"):
         build_builtin(root)
         assert BUILTIN.is_marked(root)
+
+
+def test_a_failed_start_removes_only_a_run_dir_holding_this_processs_own_log(tmp_path: Path) -> None:
+    """Whether a run directory is the failed start's own is decided by this process's log handler, not by
+    names: a directory holding a ``.hydra/`` and a ``train.log`` of someone else's is left alone."""
+    import logging
+
+    from gradedpr.utils.outputs import removed_on_failure
+
+    theirs = tmp_path / "theirs"
+    (theirs / ".hydra").mkdir(parents=True)
+    (theirs / "train.log").write_text("an earlier run's log\n")
+    with pytest.raises(RuntimeError), removed_on_failure(theirs):
+        raise RuntimeError("bad setting")
+    assert (theirs / "train.log").is_file() and (theirs / ".hydra").is_dir()
+
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    handler = logging.FileHandler(ours / "train.log")
+    logging.getLogger().addHandler(handler)
+    try:
+        with pytest.raises(RuntimeError), removed_on_failure(ours):
+            raise RuntimeError("bad setting")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    assert not ours.exists()

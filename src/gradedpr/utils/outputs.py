@@ -12,6 +12,7 @@ asked to (``overwrite=true``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -121,12 +122,16 @@ def check_result_files(directory: str | Path, names: Iterable[str], *, overwrite
 def removed_on_failure(run_dir: Path | None) -> Iterator[None]:
     """If the block fails, remove what it put into ``run_dir``: a failed start leaves no run directory behind.
 
-    A directory that did not exist, or held only what Hydra writes for this process (``.hydra/``, ``<job>.log``),
-    is removed; an empty one is emptied; one that held anything else is left as it is.
+    A directory that did not exist, or held only the log file this process writes (Hydra's ``<job>.log``, known
+    by this process's logging handlers, not by its name), is removed; an empty one is emptied; one that held
+    anything else is left as it is.
     """
     existed = run_dir is not None and run_dir.is_dir()
     before = set(os.listdir(run_dir)) if run_dir is not None and existed else set()
-    hydra_only = bool(before) and all(name == ".hydra" or name.endswith(".log") for name in before)
+    own_logs = {Path(h.baseFilename).resolve() for h in logging.getLogger().handlers
+                if isinstance(h, logging.FileHandler)}
+    hydra_only = (run_dir is not None and bool(before)
+                  and all((run_dir / name).resolve() in own_logs for name in before))
     try:
         yield
     except BaseException:
