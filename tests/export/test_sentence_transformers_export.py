@@ -166,6 +166,7 @@ def test_reexport_replaces_an_earlier_export_only(tiny_model_dir: Path, tmp_path
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
+    (foreign / MARKER_FILE).write_text("{}")  # a file of that name is not the marker: its fields are
     with pytest.raises(CheckpointError, match="not a gradedpr export"):
         export_sentence_transformers(ckpt, foreign)
     assert (foreign / "notes.txt").read_text() == "mine"

@@ -47,8 +47,11 @@ from gradedpr.model.resolve import resolve_model_path
 from gradedpr.model.run_record import read_training_record
 from gradedpr.types import Kind
 from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.outputs import OutputKind
 
 MARKER_FILE = "gradedpr_export.json"
+EXPORT = OutputKind("a gradedpr export", MARKER_FILE, ("format_version", "source_checkpoint"))
+"""An export directory is recognised by its marker's fields, not by the marker's name alone."""
 EXPORT_FORMAT_VERSION = 1
 PROBE_TEXTS = (
     "what lowers cholesterol?",
@@ -148,11 +151,11 @@ def check_output(output: Path, checkpoint: Path, overwrite: bool = False) -> Non
     if output.exists() or output.is_symlink():
         if not output.is_dir():
             raise CheckpointError(f"{output}: exists and is not a directory; refusing to replace it")
-        if any(output.iterdir()) and not (output / MARKER_FILE).is_file():
+        if any(output.iterdir()) and not EXPORT.is_marked(output):
             raise CheckpointError(
                 f"{output}: exists and is not a gradedpr export (no {MARKER_FILE}); refusing to overwrite it"
             )
-        if (output / MARKER_FILE).is_file() and not overwrite:
+        if EXPORT.is_marked(output) and not overwrite:
             raise OutputError(f"{output}: already holds a gradedpr export; pass overwrite=true to replace it "
                               "(files you added to it are kept), or choose another output")
 
@@ -171,7 +174,7 @@ def _written_by_export(output: Path) -> set[str]:
 def keep_added_files(output: Path, new: Path) -> list[str]:
     """Copy into ``new`` (the replacement being built) every entry of the earlier export at ``output`` that
     neither that export nor the new one wrote: files a user added are carried over, never deleted."""
-    if not (output / MARKER_FILE).is_file():
+    if not EXPORT.is_marked(output):
         return []
     ours = _written_by_export(output) | {entry.name for entry in new.iterdir()}
     kept = []
