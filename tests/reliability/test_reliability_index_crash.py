@@ -92,6 +92,9 @@ def assert_recovers(cfg: DictConfig, out: Path, reference: np.ndarray) -> None:
     np.testing.assert_array_equal(store.load(), reference)
     assert list(store.ids) == [f"d{i}" for i in range(12)]
     assert not (out / "emb" / "shards").exists()
+    # no orphan: nothing but the store's own files (a kill between the matrix and its description left one)
+    assert sorted(p.name for p in (out / "emb").iterdir()) == ["embeddings.f32", "embeddings.json", "ids.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["emb", "index"]
     assert DenseIndex.load(out / "index").meta["num_vectors"] == 12
 
 

@@ -300,6 +300,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    # rename() of two links to one file does nothing and succeeds (POSIX): a merge killed after placing this
+    # file leaves target linked to the shard's file already, and the temporary would stay behind as an orphan
+    temporary.unlink(missing_ok=True)
 
 
 def merge_shards(
