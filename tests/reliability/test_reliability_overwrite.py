@@ -64,9 +64,10 @@ def test_a_foreign_checkpoints_best_is_refused_before_training(tiny_beir: Path, 
     run = tmp_path / "run"
     (run / "checkpoints" / "best").mkdir(parents=True)
     (run / "checkpoints" / "best" / "mine.txt").write_text("x")
-    result = run_forked("train.py", train_args(tiny_beir, tiny_model_dir, run, "overwrite=true",
-                                               "train.eval_every=1"), tmp_path)
-    assert_one_line_error(result, f"{run}/checkpoints/best", "is not a gradedpr checkpoint")
+    for extra in ([], ["overwrite=true"]):
+        result = run_forked("train.py", train_args(tiny_beir, tiny_model_dir, run, *extra, "train.eval_every=1"),
+                            tmp_path)
+        assert_one_line_error(result, f"{run}/checkpoints/best", "is not a gradedpr checkpoint")
     assert not (run / "metrics.jsonl").exists()  # refused before the first step, not at the first save
     assert (run / "checkpoints" / "best" / "mine.txt").read_text() == "x"
 

@@ -43,6 +43,13 @@ def check_run_dir(run_dir: str | Path, *, resume_from: str | None, overwrite: bo
     if not run.is_dir():
         return
     check_run_dir_free(run)  # a live training writes it: said first, with its PID
+    for name in ("best", "last"):  # never replaced by a training, overwrite or not
+        checkpoint = run / CHECKPOINTS / name
+        if checkpoint.exists() or checkpoint.is_symlink():
+            from gradedpr.model.biencoder import CHECKPOINT  # torch: only imported when there is one
+            from gradedpr.utils.outputs import check_output_dir
+
+            check_output_dir(checkpoint, CHECKPOINT, overwrite=True, also=None)
     entries = sorted(entry.name for entry in run.iterdir() if not _ignored(entry.name))
     source = run_of_checkpoint(resume_from) if resume_from else None
     continuing = source is not None and _same(source, run)
@@ -57,13 +64,6 @@ def check_run_dir(run_dir: str | Path, *, resume_from: str | None, overwrite: bo
             f"{run}: holds {describe(entries)}, which gradedpr did not write; choose another run directory, or "
             "pass overwrite=true to write the run beside them (nothing of theirs is deleted)"
         )
-    for name in ("best", "last"):
-        checkpoint = run / CHECKPOINTS / name
-        if checkpoint.exists() or checkpoint.is_symlink():
-            from gradedpr.model.biencoder import CHECKPOINT  # torch: only imported when there is one
-            from gradedpr.utils.outputs import check_output_dir
-
-            check_output_dir(checkpoint, CHECKPOINT, overwrite=True, also=None)
 
 
 @dataclass(frozen=True)
