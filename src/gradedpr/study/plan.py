@@ -25,8 +25,11 @@ class PlannedRun:
         return f"{self.regime}-{self.loss}-s{self.seed}"
 
     def command(self, python: str, script: str = "scripts/train.py") -> list[str]:
+        # overwrite=true: an unfinished run of the study's own (killed, failed) is trained again from the start;
+        # finished runs are never launched again (runner.is_finished)
         return [python, script, *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
-                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", "logger=none", "show_progress=false"]
+                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", "overwrite=true", "logger=none",
+                "show_progress=false"]
 
 
 def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data: str, split: str) -> list[PlannedRun]:
