@@ -101,7 +101,8 @@ def test_a_failed_index_write_is_one_line_naming_path_and_cause(
 
     monkeypatch.setattr(dense.faiss, "write_index", failing_write)
     result = run_forked("index.py", index_args(tiny_beir, tiny_model_dir, tmp_path), tmp_path)
-    assert_one_line_error(result, f"{tmp_path}/.idx.", f"[{errno.errorcode[code]}]", f"kept in {tmp_path}/emb")
+    assert_one_line_error(result, f"{tmp_path}/idx/index.faiss: ", f"[{errno.errorcode[code]}]",
+                          f"kept in {tmp_path}/emb")
     assert not (tmp_path / "idx").exists() and (tmp_path / "emb" / "embeddings.json").is_file()
 
 

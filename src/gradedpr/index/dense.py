@@ -42,7 +42,7 @@ from gradedpr.index.faiss_build import (
 from gradedpr.index.search import DEFAULT_SEARCH_BATCH, search
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.utils.atomic import atomic_directory, recover_directory
-from gradedpr.utils.oserrors import write_failure
+from gradedpr.utils.oserrors import at_target, write_failure
 from gradedpr.utils.outputs import OutputKind
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,9 @@ class DenseIndex:
             try:
                 faiss.write_index(self.index, str(tmp / INDEX_FILE))
             except RuntimeError as exc:  # FAISS reports a failed fwrite as a RuntimeError
-                raise write_failure(directory, exc) from exc
+                raise write_failure(Path(directory) / INDEX_FILE, exc) from exc
+            except OSError as exc:
+                raise at_target(exc, tmp, directory) from exc
             write_ids(tmp / IDS_FILE, self.ids)
             (tmp / META_FILE).write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return Path(directory)

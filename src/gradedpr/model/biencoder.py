@@ -25,7 +25,7 @@ from gradedpr.model.pooling import l2_normalize, pool
 from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
 from gradedpr.types import Kind
 from gradedpr.utils.atomic import atomic_directory
-from gradedpr.utils.oserrors import write_failure
+from gradedpr.utils.oserrors import at_target, write_failure
 from gradedpr.utils.outputs import OutputKind
 
 QUERY_DIR = "query_encoder"
@@ -110,6 +110,8 @@ class BiEncoder(nn.Module):
                         torch.save(value, target)
             except (RuntimeError, SafetensorError) as exc:  # a failed write, wrapped by torch / safetensors
                 raise write_failure(directory, exc) from exc
+            except OSError as exc:
+                raise at_target(exc, tmp, directory) from exc
         return Path(directory)
 
     def gradient_checkpointing_enable(self) -> None:

@@ -54,3 +54,15 @@ def write_failure(path: str | Path, exc: BaseException) -> OSError:
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
     first = " ".join(str(exc).split())[:160]
     return OSError(errno.EIO, f"cannot write the file ({type(exc).__name__}: {first})", str(target))
+
+
+def at_target(exc: OSError, tmp: Path, target: str | Path) -> OSError:
+    """``exc`` with a path inside the temporary build directory ``tmp`` named as the same path in ``target``
+    (the directory the user asked for; the temporary one is gone once the failed write is cleaned up)."""
+    if exc.filename is None:
+        return exc
+    try:
+        relative = Path(os.fsdecode(exc.filename)).relative_to(tmp)
+    except ValueError:
+        return exc
+    return OSError(exc.errno, exc.strerror, str(Path(target) / relative))
