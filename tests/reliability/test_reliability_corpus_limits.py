@@ -47,6 +47,7 @@ def test_search_params_the_index_type_rejects_are_refused_before_searching(
                                             f"index={tmp_path}/idx", f"output={tmp_path}/eval",
                                             f"search_params='{params}'"], tmp_path)
         assert_one_line_error(result, f"search_params='{params}': FAISS rejects it for the Flat index", fragment)
+        assert "Error in" not in result.stderr  # the reason, not FAISS's C++ location
         assert not (tmp_path / "eval").exists()
     with pytest.raises(ConfigError, match="search_params='efSearch=64'"):
         DenseIndex.load(tmp_path / "idx", search_parameters="efSearch=64")

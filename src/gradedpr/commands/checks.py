@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -202,7 +203,7 @@ def check_faiss(faiss_cfg: Any, dim: int | None) -> None:
         index = faiss.index_factory(dim, str(faiss_cfg.factory), faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
         raise fail("faiss.factory", faiss_cfg.factory, f"FAISS rejects it for dimension {dim}: "
-                   f"{_faiss_message(exc)}") from None
+                   f"{faiss_message(exc)}") from None
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None and ivf.nlist < 1:
         raise fail("faiss.factory", faiss_cfg.factory, "needs at least 1 inverted list (IVF<n> with n >= 1)")
@@ -263,7 +264,7 @@ def check_index_search_params(index_dir: str | Path, parameters: str | None) -> 
         faiss.ParameterSpace().set_index_parameters(index, str(parameters))  # type: ignore[arg-type]
     except RuntimeError as exc:
         raise fail("search_params", parameters, f"FAISS rejects it for the {factory} index in {index_dir}: "
-                   f"{_faiss_message(exc)}") from None
+                   f"{faiss_message(exc)}") from None
 
 
 def check_training_split(app: TrainApp, qrels: Mapping[str, Mapping[str, int]], queries: Mapping[str, str]) -> None:
@@ -298,14 +299,17 @@ def check_search_params(key: str, parameters: str | None, index: Any) -> None:
     try:
         faiss.ParameterSpace().set_index_parameters(index, str(parameters))  # type: ignore[arg-type]
     except RuntimeError as exc:
-        raise fail(key, parameters, f"FAISS rejects it for this index: {_faiss_message(exc)}") from None
+        raise fail(key, parameters, f"FAISS rejects it for this index: {faiss_message(exc)}") from None
 
 
-def _faiss_message(exc: BaseException) -> str:
+def faiss_message(exc: BaseException) -> str:
+    """The reason of a FAISS error without its C++ location (``Error in <signature> at <file>:<line>: ...``)."""
     text = " ".join(str(exc).split())
     for marker in ("Error: ", "failed: "):
         if marker in text:
             text = text.rsplit(marker, 1)[1]
+    text = re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
+    text = re.sub(r"^(?:\w+::)+\w+:\s*", "", text)  # ParameterSpace::set_index_parameter:could not ...
     return text.rstrip(".")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -240,7 +241,7 @@ class DenseIndex:
         try:
             loaded.set_search_parameters(str(parameters or ""))
         except RuntimeError as exc:
+            reason = re.sub(r"^Error in .*? at \S+:\d+: (?:(?:\w+::)+\w+:\s*)?", "", " ".join(str(exc).split()))
             raise ConfigError(f"search_params={parameters!r}: FAISS rejects it for the "
-                              f"{meta.get('index', {}).get('factory')} index in {directory}: "
-                              f"{' '.join(str(exc).split())[-160:]}") from None
+                              f"{meta.get('index', {}).get('factory')} index in {directory}: {reason}") from None
         return loaded
