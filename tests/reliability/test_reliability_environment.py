@@ -110,7 +110,7 @@ def test_an_unusable_cache_directory_is_one_line(tiny_beir: Path, tiny_model_dir
     blocker = tmp_path / "cache"  # run_forked's GRADEDPR_CACHE_DIR: a file, so nothing can be created in it
     blocker.write_text("not a directory\n")
     result = run_forked("index.py", index_args(tiny_beir, tiny_model_dir, tmp_path), tmp_path)
-    assert_one_line_error(result, f"{blocker}/", "Not a directory [ENOTDIR]")
+    assert_one_line_error(result, f"{blocker}/", "Not a directory [ENOTDIR]", "nothing was encoded yet")
 
 
 def test_run_cli_turns_environment_errors_and_ctrl_c_into_one_line(capsys: pytest.CaptureFixture[str]) -> None:

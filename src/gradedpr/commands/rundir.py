@@ -115,5 +115,7 @@ def train_intact(run_dir: str | Path) -> str:
 
 def index_intact(embeddings_dir: str | Path, output: str | Path) -> str:
     """What a stopped ``scripts/index.py`` leaves usable, and how to go on."""
+    if not Path(embeddings_dir).is_dir():
+        return f"nothing was encoded yet and {output} is as it was; run the same command again"
     return (f"the passages encoded so far are kept in {embeddings_dir} and {output} is as it was; run the same "
             "command again to continue from them")
