@@ -38,9 +38,8 @@ class OutputKind:
     marker: str
     fields: tuple[str, ...]
     names: frozenset[str] = frozenset()
-    require_marker: bool = True
-    """False: a directory holding nothing but :attr:`names` (and the marker) is recognised without the
-    marker too (an interrupted or damaged build of a kind whose every entry is known)."""
+    """Ownership is decided by the marker alone, never by names: a directory holding only entries named like
+    this kind's but no marker is a user's (the built-in collection's BEIR files are a user's collection too)."""
 
     def is_marked(self, directory: Path) -> bool:
         """Whether ``directory`` holds this kind's marker: a JSON object with all of :attr:`fields`."""
@@ -75,9 +74,8 @@ def check_output_dir(
     """Raise :class:`OutputError` unless gradedpr may (re)write ``directory`` as a whole ``kind``.
 
     Allowed: a missing or empty directory; with ``overwrite``, a directory that carries ``kind``'s marker
-    (or, for a kind whose marker is not required, holds only its names) and holds only entries of that kind
-    or of ``also``, the names of the new content (``None`` = not known yet: entries are not judged). Returns
-    True when such an output is there (so it will be replaced).
+    and holds only entries of that kind or of ``also``, the names of the new content (``None`` = not known
+    yet: entries are not judged). Returns True when such an output is there (so it will be replaced).
     """
     path = Path(directory)
     if not path.exists() and not path.is_symlink():
@@ -86,15 +84,12 @@ def check_output_dir(
         raise OutputError(f"{path}: exists and is not a directory; choose another output path")
     if not any(path.iterdir()):
         return False
-    if kind.require_marker and not kind.is_marked(path):
+    if not kind.is_marked(path):
         raise OutputError(
             f"{path}: the directory is not empty and is not {kind.what} (no {kind.marker} of gradedpr's); "
             "gradedpr replaces only its own outputs: choose another output path"
         )
-    if also is None:  # the new content's names are not known yet
-        strange = [] if kind.require_marker or kind.is_marked(path) else kind.foreign(path)
-    else:
-        strange = kind.foreign(path, also)
+    strange = [] if also is None else kind.foreign(path, also)  # None: the new content's names are not known yet
     if strange:
         raise OutputError(
             f"{path}: holds {describe(strange)}, which gradedpr did not write; it will not replace the "
