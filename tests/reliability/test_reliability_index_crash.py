@@ -93,7 +93,8 @@ def assert_recovers(cfg: DictConfig, out: Path, reference: np.ndarray) -> None:
     assert list(store.ids) == [f"d{i}" for i in range(12)]
     assert not (out / "emb" / "shards").exists()
     # no orphan: nothing but the store's own files (a kill between the matrix and its description left one)
-    assert sorted(p.name for p in (out / "emb").iterdir()) == ["embeddings.f32", "embeddings.json", "ids.txt"]
+    assert sorted(p.name for p in (out / "emb").iterdir()) == [".gradedpr-store.json", "embeddings.f32",
+                                                                "embeddings.json", "ids.txt"]
     assert sorted(p.name for p in out.iterdir()) == ["emb", "index"]
     assert DenseIndex.load(out / "index").meta["num_vectors"] == 12
 

@@ -107,3 +107,21 @@ def test_a_failed_start_removes_only_a_run_dir_holding_this_processs_own_log(tmp
         logging.getLogger().removeHandler(handler)
         handler.close()
     assert not ours.exists()
+
+
+def test_an_embeddings_dir_with_store_like_names_but_no_marker_is_a_users(tiny_beir: Path, tiny_model_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """``embeddings_dir`` holding a user's ``ids.txt`` used to count as an unfinished store (by its name) and
+    the file was replaced; a store gradedpr started carries ``.gradedpr-store.json`` from its first write."""
+    emb = tmp_path / "emb"
+    emb.mkdir()
+    (emb / "ids.txt").write_text("my ids\n")
+    args = [f"data.path={tiny_beir}", "data.name=tiny", "data.builtin=false", f"checkpoint={tiny_model_dir}",
+            f"output={tmp_path}/idx", f"embeddings_dir={emb}"]
+    result = run_forked("index.py", args, tmp_path)
+    assert_one_line_error(result, f"{emb}: holds files but no embeddings.json or .gradedpr-store.json")
+    assert sorted(p.name for p in emb.iterdir()) == ["ids.txt"] and (emb / "ids.txt").read_text() == "my ids\n"
+    (emb / "ids.txt").unlink()
+    done = run_forked("index.py", [*args, "keep_embeddings=false"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not emb.exists()  # the store, marker last, deleted with its directory
