@@ -9,6 +9,7 @@ import argparse
 import json
 import time
 
+from gradedpr.commands.cli import run_cli
 from gradedpr.data.builtin import build_builtin
 
 
@@ -28,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a --root that holds a user's files: one line, exit 2
