@@ -330,18 +330,19 @@ def check_builtin_dir(root: str | Path, key: str = "data.path") -> None:
     )
 
 
-def build_builtin(root: str | Path = "data/builtin", force: bool = False) -> Path:
+def build_builtin(root: str | Path = "data/builtin", force: bool = False, key: str = "data.path") -> Path:
     """Build the collection into ``root`` (BEIR layout) unless a current build is there; return ``root``.
 
     A build is current when ``meta.json`` names this :data:`GENERATOR_VERSION` and the files match its hash.
     The directory is replaced atomically, so readers see the old build or the new one, never a mix. A
     directory that is not an earlier build (no ``meta.json`` of gradedpr's, or files the build does not
-    write) is refused with :class:`OutputError` before anything is generated (:func:`check_builtin_dir`).
+    write) is refused with :class:`OutputError` before anything is generated (:func:`check_builtin_dir`; the
+    message names the setting ``key``).
     """
     target = Path(root)
     if not force and _is_current(target):
         return target
-    check_builtin_dir(target)
+    check_builtin_dir(target, key)
     data = generate()
     texts = _file_texts(data)
     try:
