@@ -9,9 +9,12 @@ refuses in one line (exit 2) unless ``overwrite=true``, and even then replaces o
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from reliability_helpers import assert_one_line_error, beir_overrides, run_forked
+from reliability_helpers import ROOT, assert_one_line_error, beir_overrides, run_forked
 
 
 def snapshot(path: Path) -> dict[str, bytes]:
@@ -108,3 +111,25 @@ def test_reexport_needs_overwrite_and_keeps_the_users_files(tiny_model_dir: Path
     replaced = run_forked("export.py", [*args, "overwrite=true"], tmp_path)
     assert replaced.returncode == 0, replaced.stderr[-2000:]
     assert (out / "notes.md").read_text() == "mine\n"
+
+
+def test_a_second_process_refused_by_the_lock_leaves_the_winners_hydra_record(tiny_beir: Path, tiny_model_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    """Hydra used to write ``.hydra/`` before the command ran, so a second training into a run directory that
+    a live process holds rewrote the winner's record before being refused."""
+    run = tmp_path / "hydra"  # run_forked's Hydra run directory
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("- the winner's overrides\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom gradedpr.utils.runlock import hold_run_dir\n"
+         "with hold_run_dir(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(600)\n", str(run)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = run_forked("train.py", hydra_train(tiny_beir, tiny_model_dir, "seed=7"), tmp_path)
+        assert_one_line_error(result, f"{run}: the run directory is in use by PID {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (run / ".hydra" / "overrides.yaml").read_text() == "- the winner's overrides\n"
+    assert sorted(p.name for p in (run / ".hydra").iterdir()) == ["overrides.yaml"]
