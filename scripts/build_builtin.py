@@ -9,6 +9,7 @@ import argparse
 import json
 import time
 
+from gradedpr.commands.cli import run_cli
 from gradedpr.data.builtin import build_builtin
 
 
@@ -18,7 +19,7 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even if a current build exists")
     args = parser.parse_args()
     start = time.perf_counter()
-    root = build_builtin(args.root, force=args.force)
+    root = build_builtin(args.root, force=args.force, key="--root")
     meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
     print(f"built-in collection at {root} ({time.perf_counter() - start:.1f}s)")
     version, python, digest = meta["generator_version"], meta["python_version"], meta["sha256"][:16]
@@ -28,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)  # a --root that holds a user's files: one line, exit 2

@@ -17,20 +17,26 @@ import hydra
 from omegaconf import DictConfig
 
 from gradedpr.commands.checks import index_app
-from gradedpr.commands.cli import run_cli
+from gradedpr.commands.cli import ATOMIC, run_cli
 from gradedpr.commands.common import register_resolvers
+from gradedpr.commands.rundir import index_intact
+from gradedpr.config.schema import IndexApp
 from gradedpr.config.store import register_configs
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="index")
 def main(cfg: DictConfig) -> None:
+    apps: list[IndexApp] = []
+
     def index() -> None:
         app = index_app(cfg)  # every setting checked before the heavy imports below and any work
+        apps.append(app)
         from gradedpr.commands.index import run_index
 
         run_index(app)
 
-    run_cli(index)
+    # Ctrl-C or a full disk: one line saying that the encoded passages are kept and how to continue
+    run_cli(index, intact=lambda: index_intact(apps[0].embeddings_dir, apps[0].output) if apps else ATOMIC)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import hydra
 from omegaconf import DictConfig
 
 from gradedpr.commands.checks import train_app
-from gradedpr.commands.cli import run_cli
+from gradedpr.commands.cli import ATOMIC, run_cli
 from gradedpr.commands.common import register_loss_defaults, register_resolvers
+from gradedpr.commands.rundir import hydra_record, train_intact
+from gradedpr.config.schema import TrainApp
 from gradedpr.config.store import register_configs
 
 # Under torchrun only rank 0 writes the run directory (run_training sends its path to the other ranks): the other
@@ -22,13 +24,17 @@ CONFIG = "train" if int(os.environ.get("RANK", "0")) == 0 else "train_worker"
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name=CONFIG)
 def main(cfg: DictConfig) -> float | None:
+    apps: list[TrainApp] = []
+
     def train() -> float | None:
         app = train_app(cfg)  # every setting checked before the heavy imports below and any work
+        apps.append(app)
         from gradedpr.commands.train import run_training
 
-        return run_training(app).best_metric
+        return run_training(app, hydra_files=hydra_record(cfg)).best_metric
 
-    return run_cli(train)
+    # Ctrl-C or a full disk: one line saying which checkpoint is intact and how to resume
+    return run_cli(train, intact=lambda: train_intact(apps[0].run_dir) if apps else ATOMIC)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 from gradedpr.data import builtin
 from gradedpr.data.builtin import FILES, build_builtin
 from gradedpr.data.collection import Collection, load_collection
+from gradedpr.errors import OutputError
 
 SPLITS = ("train", "dev", "test")
 
@@ -96,9 +97,10 @@ def test_rebuilt_only_when_missing_stale_or_damaged(tmp_path: Path, monkeypatch:
     (root / "qrels" / "dev.tsv").write_text("damaged\n", encoding="utf-8")
     build_builtin(root)
     assert (root / "qrels" / "dev.tsv").read_text(encoding="utf-8").startswith("query-id\tcorpus-id\tscore\n")
-    (root / "meta.json").unlink()
-    build_builtin(root)
-    assert (root / "meta.json").is_file()
+    (root / "meta.json").unlink()  # without its marker the directory is no longer known to be a build
+    with pytest.raises(OutputError, match="no meta\\.json of gradedpr's"):
+        build_builtin(root)
+    assert not (root / "meta.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name != "b"], "no temporary directories are left behind"
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from gradedpr.data.collection import load_collection
 from gradedpr.data.nfcorpus import MARKER_FILE, prepare_nfcorpus
-from gradedpr.errors import DataError
+from gradedpr.errors import DataError, OutputError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [f"MED-{i}" for i in range(1, 9)]
@@ -107,9 +107,11 @@ def test_replaces_its_own_output_never_a_foreign_one(tmp_path: Path) -> None:
     beir, original = write_downloads(tmp_path)
     out = tmp_path / "out"
     prepare_nfcorpus(beir, original, out)
-    (out / "stale").write_text("x")
-    prepare_nfcorpus(beir, original, out)
-    assert not (out / "stale").exists()
+    prepare_nfcorpus(beir, original, out)  # its own earlier output is replaced
+    (out / "notes.md").write_text("x")  # ... but never with a file the user added (issue 16)
+    with pytest.raises(OutputError, match=r"holds 'notes\.md', which gradedpr did not write"):
+        prepare_nfcorpus(beir, original, out)
+    assert (out / "notes.md").read_text() == "x" and (out / MARKER_FILE).is_file()
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "corpus.jsonl").write_text("mine")

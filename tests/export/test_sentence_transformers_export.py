@@ -23,7 +23,7 @@ from gradedpr.data.corpus import Corpus
 from gradedpr.data.negatives import RandomNegatives
 from gradedpr.data.sampler import GroupSampler
 from gradedpr.encode.batching import encode_texts
-from gradedpr.errors import CheckpointError
+from gradedpr.errors import CheckpointError, OutputError
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.export.sentence_transformers import MARKER_FILE, export_sentence_transformers
 from gradedpr.losses import get_loss
@@ -166,13 +166,17 @@ def test_reexport_replaces_an_earlier_export_only(tiny_model_dir: Path, tmp_path
     ckpt = BiEncoder.from_pretrained(tiny_model_dir, shared=True).save_pretrained(tmp_path / "c")
     out = tmp_path / "out"
     export_sentence_transformers(ckpt, out, verify=False)
-    (out / "stale.txt").write_text("from the first export")
-    export_sentence_transformers(ckpt, out, verify=False)
-    assert (out / MARKER_FILE).exists() and not (out / "stale.txt").exists()
+    (out / "notes.md").write_text("added by the user")
+    with pytest.raises(OutputError, match="already holds a gradedpr export; pass overwrite=true"):
+        export_sentence_transformers(ckpt, out, verify=False)
+    export_sentence_transformers(ckpt, out, verify=False, overwrite=True)
+    assert (out / MARKER_FILE).exists() and (out / "notes.md").read_text() == "added by the user"
+    assert "notes.md" not in json.loads((out / MARKER_FILE).read_text())["files"]
 
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
+    (foreign / MARKER_FILE).write_text("{}")  # a file of that name is not the marker: its fields are
     with pytest.raises(CheckpointError, match="not a gradedpr export"):
         export_sentence_transformers(ckpt, foreign)
     assert (foreign / "notes.txt").read_text() == "mine"

@@ -163,6 +163,7 @@ def test_metrics_jsonl_has_one_record_per_step_after_a_kill_and_resume(tiny_beir
     records = [json.dumps(r, sort_keys=True) for r in map(json.loads, metrics.read_text().splitlines())]
     assert not [r for r, n in Counter(records).items() if n > 1]
 
-    fresh = run_script("train.py", args, tmp_path)  # a new training into the same directory starts afresh
+    # a new training into the same directory takes overwrite=true (issue 16) and starts metrics.jsonl afresh
+    fresh = run_script("train.py", [*args, "overwrite=true"], tmp_path)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert steps_of(metrics, "train/loss") == list(range(1, 9))

@@ -55,6 +55,7 @@ def test_plan_gives_every_run_the_regime_overrides_and_the_test_split(tmp_path: 
         command = run.command("python")
         assert "experiment=x" in command and "data=nfcorpus" in command and "train.test_split=test" in command
         assert f"loss={run.loss}" in command and f"seed={run.seed}" in command
+        assert "overwrite=true" in command  # an unfinished run is its own, trained again (issue 16)
     assert len({r.run_dir for r in runs}) == 4
     with pytest.raises(ValueError, match="seeds"):
         plan_runs({"frozen": {"losses": ["nll"], "seeds": []}}, tmp_path, "d", "test")

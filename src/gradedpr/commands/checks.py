@@ -7,7 +7,9 @@ after Hydra hands over the config, before any model is loaded or any output is w
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,15 +19,17 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from gradedpr.commands.rundir import check_run_dir
 from gradedpr.config.resume import check_resume_settings
 from gradedpr.config.schema import MAX_NBITS, EvaluateApp, ExportApp, IndexApp, TrainApp, fail
-from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.errors import CheckpointError, ConfigError, DataError
 from gradedpr.filenames import TRAINER_STATE as STATE_FILE
 from gradedpr.utils.distributed import rank_and_world
 from gradedpr.utils.outputs import removed_on_failure
 from gradedpr.utils.runlock import check_run_dir_free, run_of_checkpoint
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MIN_EVAL_K = 100  # scripts/evaluate.py retrieves at least this deep: the deepest default cutoff
 
 
@@ -115,6 +119,15 @@ def check_writable(key: str, path: str | Path) -> None:
     os.unlink(name)
 
 
+def check_data_path(data: Any) -> None:
+    """With ``data.builtin``, ``data.path`` must be missing, empty or an earlier build of the built-in collection
+    (its ``meta.json``): a user's collection there is never rebuilt over."""
+    if data.builtin:
+        from gradedpr.data.builtin import check_builtin_dir
+
+        check_builtin_dir(data.path)
+
+
 # ---------------------------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class ModelLimits:
@@ -190,7 +203,7 @@ def check_faiss(faiss_cfg: Any, dim: int | None) -> None:
         index = faiss.index_factory(dim, str(faiss_cfg.factory), faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
         raise fail("faiss.factory", faiss_cfg.factory, f"FAISS rejects it for dimension {dim}: "
-                   f"{_faiss_message(exc)}") from None
+                   f"{faiss_message(exc)}") from None
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None and ivf.nlist < 1:
         raise fail("faiss.factory", faiss_cfg.factory, "needs at least 1 inverted list (IVF<n> with n >= 1)")
@@ -201,6 +214,72 @@ def check_faiss(faiss_cfg: Any, dim: int | None) -> None:
     if pq is not None and not 1 <= pq.nbits <= MAX_NBITS:
         raise fail("faiss.factory", faiss_cfg.factory, f"PQ codes need 1 to {MAX_NBITS} bits")
     check_search_params("faiss.search_params", faiss_cfg.search_params, index)
+
+
+def check_faiss_corpus(faiss_cfg: Any, dim: int | None, num_passages: int, data_name: str) -> None:
+    """FAISS parameters this corpus is too small for, before anything is encoded: inverted lists and PQ
+    codebooks (``2^nbits`` centroids) are trained by k-means, which needs at least as many passages as
+    centroids. A factory string that asks for more (``IVF256,Flat`` on 100 passages) cannot work and is
+    refused; ``faiss.nlist`` above the corpus size is lowered to it with a warning, as ``train.batch_size``
+    above the training queries is (:func:`check_training_split`)."""
+    if faiss_cfg.type == "ivfpq" and faiss_cfg.nlist is not None and faiss_cfg.nlist > num_passages:
+        log.warning("faiss.nlist=%d is above the %d passages of %s: the index is built with nlist=%d (each "
+                    "inverted list is trained from at least one passage; null chooses it from the corpus size)",
+                    faiss_cfg.nlist, num_passages, data_name, num_passages)
+    if faiss_cfg.type != "factory" or dim is None:
+        return
+    import faiss
+
+    index = faiss.index_factory(dim, str(faiss_cfg.factory), faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None and ivf.nlist > num_passages:
+        suggested = max(1, min(int(4 * num_passages ** 0.5), num_passages))
+        raise fail("faiss.factory", faiss_cfg.factory, f"{ivf.nlist} inverted lists need at least {ivf.nlist} "
+                   f"passages to train, {data_name} has {num_passages}: use IVF<n> with n <= {num_passages} "
+                   f"(e.g. IVF{suggested}), or faiss=flat for a corpus this small")
+    pq = getattr(faiss.downcast_index(index), "pq", None)
+    if pq is not None and 2 ** pq.nbits > num_passages:
+        raise fail("faiss.factory", faiss_cfg.factory, f"PQ codes of {pq.nbits} bits need at least "
+                   f"{2 ** pq.nbits} passages to train, {data_name} has {num_passages}: use fewer bits "
+                   "(PQ<m>x<bits>) or faiss=flat")
+
+
+def check_index_search_params(index_dir: str | Path, parameters: str | None) -> None:
+    """``search_params=`` that FAISS accepts for the index in ``index_dir`` (its type is read from
+    ``index.json``; tried on an empty index of that type), before a model is loaded or a query encoded."""
+    if not parameters:
+        return
+    try:
+        meta = json.loads((Path(index_dir) / "index.json").read_text(encoding="utf-8"))
+        factory, dim = str(meta["index"]["factory"]), int(meta["dim"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # loading the index reports what is wrong with it
+    import faiss
+
+    try:
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError:
+        return
+    try:
+        faiss.ParameterSpace().set_index_parameters(index, str(parameters))  # type: ignore[arg-type]
+    except RuntimeError as exc:
+        raise fail("search_params", parameters, f"FAISS rejects it for the {factory} index in {index_dir}: "
+                   f"{faiss_message(exc)}") from None
+
+
+def check_training_split(app: TrainApp, qrels: Mapping[str, Mapping[str, int]], queries: Mapping[str, str]) -> None:
+    """The train split has queries to train on (a grade > 0): else a one-line :class:`DataError`. A
+    ``train.batch_size`` above their number gives batches of all of them (a batch holds each query once): said
+    in a warning, as ``faiss.nlist`` above the corpus size is (:func:`check_faiss_corpus`)."""
+    usable = sum(1 for qid, judged in qrels.items() if qid in queries and any(g > 0 for g in judged.values()))
+    if not usable:
+        raise DataError(f"the train split has no query with a relevant document (every grade is <= 0): nothing "
+                        f"to train on; relevant documents need grades >= 1 (data.name={app.data.name})",
+                        app.data.path)
+    if app.train.batch_size > usable:
+        log.warning("train.batch_size=%d is above the %d training queries with a relevant document in %s: "
+                    "every batch holds those %d (a batch holds each query once)", app.train.batch_size, usable,
+                    app.data.name, usable)
 
 
 def _hnsw_m(graph: Any) -> int:
@@ -220,14 +299,17 @@ def check_search_params(key: str, parameters: str | None, index: Any) -> None:
     try:
         faiss.ParameterSpace().set_index_parameters(index, str(parameters))  # type: ignore[arg-type]
     except RuntimeError as exc:
-        raise fail(key, parameters, f"FAISS rejects it for this index: {_faiss_message(exc)}") from None
+        raise fail(key, parameters, f"FAISS rejects it for this index: {faiss_message(exc)}") from None
 
 
-def _faiss_message(exc: BaseException) -> str:
+def faiss_message(exc: BaseException) -> str:
+    """The reason of a FAISS error without its C++ location (``Error in <signature> at <file>:<line>: ...``)."""
     text = " ".join(str(exc).split())
     for marker in ("Error: ", "failed: "):
         if marker in text:
             text = text.rsplit(marker, 1)[1]
+    text = re.sub(r"^Error in .*? at \S+:\d+: ", "", text)
+    text = re.sub(r"^(?:\w+::)+\w+:\s*", "", text)  # ParameterSpace::set_index_parameter:could not ...
     return text.rstrip(".")
 
 
@@ -275,7 +357,10 @@ def train_app(cfg: DictConfig | TrainApp) -> TrainApp:
             raise CheckpointError(f"{Path(app.resume_from) / STATE_FILE}: no trainer state to resume from (use a "
                                   "checkpoints/last directory)")
         check_train_app(app)
+        check_data_path(app.data)
         check_writable("run_dir", app.run_dir)
+        if rank_and_world()[0] == 0:
+            check_run_dir(app.run_dir, resume_from=app.resume_from, overwrite=app.overwrite)
         if app.resume_from:
             check_resumable(app)
     return app
@@ -305,6 +390,7 @@ def index_app(cfg: DictConfig | IndexApp) -> IndexApp:
     """The validated settings of ``scripts/index.py``: the schema's checks, the device, the model's limits
     (maximum length, the dimension the FAISS parameters must fit), writable output paths."""
     app = to_app(cfg, IndexApp)
+    check_data_path(app.data)
     check_device("device", app.device)
     limits = model_limits(app.checkpoint)
     check_max_length("model.passage_max_length", app.model.passage_max_length, limits)
@@ -321,8 +407,12 @@ def evaluate_app(cfg: DictConfig | EvaluateApp) -> EvaluateApp:
     app.measures = check_measures("measures", list(app.measures))
     if app.output:
         check_writable("output", app.output)
+    if not app.qrels:
+        check_data_path(app.data)
     if app.run or app.runs:
         return app
+    if app.index:
+        check_index_search_params(app.index, app.search_params)
     if app.k < MIN_EVAL_K:
         raise fail("k", app.k, f"too small: the measures go down to rank {MIN_EVAL_K}; use k >= {MIN_EVAL_K}")
     check_device("device", app.device)

@@ -20,6 +20,7 @@ from gradedpr.errors import ConfigError, DataError
 from gradedpr.evaluation.compare import Comparison, compare_runs
 from gradedpr.evaluation.metrics import EvalResult
 from gradedpr.utils.atomic import atomic_write_text
+from gradedpr.utils.outputs import check_result_files
 
 
 def _run_entries(runs: Any) -> list[tuple[str | None, str]]:
@@ -119,6 +120,7 @@ def run_compare(cfg: DictConfig | EvaluateApp) -> Comparison:
         output = Path("outputs/compare") / f"{judged.label}-{joined}"
     table = comparison.to_markdown()
     json_path, markdown_path = output / "compare.json", output / "compare.md"
+    check_result_files(output, (json_path.name, markdown_path.name), overwrite=app.overwrite)
     atomic_write_text(json_path, json.dumps(comparison.to_dict(), indent=2, allow_nan=False) + "\n")
     atomic_write_text(markdown_path, table)
     sys.stdout.write(table)

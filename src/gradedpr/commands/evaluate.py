@@ -18,7 +18,7 @@ from gradedpr.commands.common import basename, checkpoint_label, checkpoint_path
 from gradedpr.commands.judged import describe_mean, judged_qrels, score_file
 from gradedpr.config.schema import EvaluateApp
 from gradedpr.data.from_config import collection_from_config
-from gradedpr.data.runs import read_trec_run, write_trec_run
+from gradedpr.data.runs import read_trec_run, trec_token, write_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
 from gradedpr.errors import ConfigError
 from gradedpr.evaluation.metrics import EvalResult, evaluate_run, parse_mean_over
@@ -29,6 +29,7 @@ from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
 from gradedpr.types import Qrels, Run
+from gradedpr.utils.outputs import check_result_files
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     output = (Path(app.output) if app.output
               else Path("outputs/eval") / f"{app.data.name}-{checkpoint_label(app.checkpoint)}-{app.split}")
     split = app.split
+    check_result_files(output, (RUN_FILE, METRICS_FILE), overwrite=app.overwrite)
     model = load_model(app.checkpoint, app.device, query_max_length=app.model.query_max_length,
                        passage_max_length=app.model.passage_max_length)
     collection = collection_from_config(asdict(app.data), splits=[split])
@@ -71,7 +73,7 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     run = retrieve(model, collection, split, k, index=index, batch_size=app.batch_size,
                    max_tokens=max_tokens, show_progress=show, stats=stats)
     result = evaluate_run(run, collection.qrels[split], measures, mean_over=parse_mean_over(app.mean_over))
-    tag = app.run_tag or basename(app.checkpoint)
+    tag = app.run_tag or trec_token(basename(app.checkpoint))  # a directory name may hold spaces
     run_path, metrics_path = output / RUN_FILE, output / METRICS_FILE
     write_trec_run(run_path, run, tag=tag, k=k)
     extra: Mapping[str, Any] = {
@@ -106,12 +108,15 @@ def _score_run_file(app: EvaluateApp, measures: list[str]) -> EvalResult:
     assert app.run
     path = Path(app.run)
     name = slug(path.stem)
+    if app.output:
+        check_result_files(app.output, (METRICS_FILE,), overwrite=app.overwrite)
     judged = judged_qrels(app)
     mean_over = parse_mean_over(app.mean_over)
     result, info = score_file(path, name, judged, measures, mean_over)
     default = f"{judged.label}-{name}" if app.qrels else f"{app.data.name}-{name}-{app.split}"
     output = Path(app.output) if app.output else Path("outputs/eval") / slug(default)
     metrics_path = output / METRICS_FILE
+    check_result_files(output, (METRICS_FILE,), overwrite=app.overwrite)
     extra: dict[str, Any] = {**judged.source, "run_file": info}
     grades = _per_grade(app, read_trec_run(path, judged.doc_ids), judged.qrels) if app.per_grade else []
     if grades:

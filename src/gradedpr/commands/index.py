@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
-from gradedpr.commands.checks import index_app
+from gradedpr.commands.checks import check_faiss_corpus, index_app, model_limits
 from gradedpr.commands.common import checkpoint_path, load_model
 from gradedpr.config.schema import IndexApp
 from gradedpr.data.from_config import collection_from_config
@@ -48,8 +48,9 @@ def run_index(cfg: DictConfig | IndexApp) -> DenseIndex | None:
     output = Path(app.output)
     overwrite = app.overwrite
     _check_index_outputs(output, Path(app.embeddings_dir), overwrite, writes_index=shard_id == 0)
-    model = load_model(app.checkpoint, app.device, passage_max_length=app.model.passage_max_length)
     collection = collection_from_config(asdict(app.data), splits=[])
+    check_faiss_corpus(app.faiss, model_limits(app.checkpoint).hidden_size, len(collection.corpus), app.data.name)
+    model = load_model(app.checkpoint, app.device, passage_max_length=app.model.passage_max_length)
     spec = IndexSpec.from_config(asdict(app.faiss))
     began = time.perf_counter()
     index = build_dense_index(

@@ -27,8 +27,9 @@ import torch
 from omegaconf import DictConfig
 
 from gradedpr.accel.onednn import set_enabled as set_accel
-from gradedpr.commands.checks import run_dir_of, to_dict, to_yaml, train_app
+from gradedpr.commands.checks import check_training_split, run_dir_of, to_dict, to_yaml, train_app
 from gradedpr.commands.common import checkpoint_label, hydra_choice
+from gradedpr.commands.rundir import HydraRecord
 from gradedpr.config.schema import TrainApp, TrainConfig
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.negatives import NegativeSource, PrecomputedNegatives, RandomNegatives, build_negative_source
@@ -93,8 +94,9 @@ def check_group_size(t: TrainConfig, corpus_size: int, qrels: Mapping[str, Mappi
                           f"and {corpus_size - relevant} negatives")
 
 
-def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
-    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are."""
+def run_training(cfg: DictConfig | TrainApp, hydra_files: HydraRecord | None = None) -> TrainResult:
+    """Train a dual encoder as ``cfg`` says; returns the evaluations and where the checkpoints are.
+    ``hydra_files``: Hydra's record of the run, written once the run directory's lock is held."""
     main_process = rank_and_world()[0] == 0
     with removed_on_failure(run_dir_of(cfg) if main_process else None):
         app = train_app(cfg)  # also refuses to resume a run that a live process still trains
@@ -109,6 +111,8 @@ def run_training(cfg: DictConfig | TrainApp) -> TrainResult:
                 if dist.is_main:
                     lock.enter_context(hold_run_dir(run_dir))
                     lock.enter_context(run_log_file(run_dir))  # train.log (Hydra's job logging may write it)
+                    if hydra_files is not None:
+                        hydra_files.write()
                 train = _prepare(app, dist, run_dir)
             return train()
     finally:
@@ -136,6 +140,7 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
                          app.seed)
     train_qrels, train_queries = view.qrels, view.queries
     check_group_size(t, len(collection.corpus), train_qrels, train_queries)
+    check_training_split(app, train_qrels, train_queries)  # some grade > 0; train.batch_size <= the queries
 
     start = app.resume_from or app.model.name_or_path
     model = BiEncoder.from_pretrained(str(start), **model_overrides(asdict(app.model)))

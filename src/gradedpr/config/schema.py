@@ -436,6 +436,8 @@ class TrainApp:
     device: str = "auto"  # auto = CUDA when available, else CPU; cpu, cuda, cuda:<index>, mps
     run_dir: str = "${hydra:runtime.output_dir}"  # = hydra.run.dir (or the sweep job's directory)
     resume_from: str | None = None  # a checkpoints/last directory of an earlier run
+    overwrite: bool = False  # true = train a new run into a run_dir that already holds a run (or other files:
+    #                          gradedpr's files are replaced, nothing else is deleted); false = refuse it
     show_progress: bool = True  # progress bars on a terminal, periodic log lines otherwise
     accel: bool = True  # CPU inference: linear layers through oneDNN (src/gradedpr/accel); false = plain PyTorch
 
@@ -537,6 +539,8 @@ class EvaluateApp:
     output: str | None = None  # null = outputs/eval/<data>-<checkpoint label or run name>-<split> (label: <run>-best
     #                            inside a training run, else <basename>-<path hash>),
     #                            outputs/compare/<data>-<split>-<run names> for runs=
+    overwrite: bool = False  # true = replace run.trec / metrics.json (compare.json / .md) already in output;
+    #                          false = refuse them (other files in output are never touched)
     show_progress: bool = True  # progress bars on a terminal, periodic log lines otherwise
     accel: bool = True  # CPU inference: linear layers through oneDNN (src/gradedpr/accel); false = plain PyTorch
 
@@ -562,6 +566,9 @@ class EvaluateApp:
             raise fail("per_grade_cutoffs", self.per_grade_cutoffs, "must name at least one cutoff, e.g. [10,100]")
         for cutoff in self.per_grade_cutoffs:
             at_least("per_grade_cutoffs", cutoff, 1)
+        if self.run_tag is not None and (not self.run_tag.strip() or any(ch.isspace() for ch in self.run_tag)):
+            raise fail("run_tag", self.run_tag, "must be one word without whitespace (the last column of a TREC "
+                       "run file)")
 
 
 @dataclass
@@ -569,7 +576,8 @@ class ExportApp:
     """``scripts/export.py`` (``configs/export.yaml``)."""
 
     checkpoint: str = MISSING  # a gradedpr checkpoint directory (with gradedpr.json)
-    output: str = MISSING  # the export directory; replaced only if it is an earlier export (gradedpr_export.json)
+    output: str = MISSING  # the export directory: missing, empty, or an earlier export (gradedpr_export.json)
+    overwrite: bool = False  # true = replace an earlier export at output (files added to it are kept)
     verify: bool = True  # load the export back and compare embeddings with gradedpr's on probe texts
     tolerance: float = 1.0e-4  # max |difference| the check accepts
 

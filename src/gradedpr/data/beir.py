@@ -16,6 +16,7 @@ from pathlib import Path
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import cache_path, open_cached_corpus, source_fingerprint, write_corpus
 from gradedpr.data.validation import (
+    check_id_token,
     iter_jsonl,
     iter_lines,
     require_id,
@@ -77,6 +78,7 @@ def read_queries(path: Path) -> dict[str, str]:
             qid, text = fields[0].strip(), fields[1].strip()
             if not qid:
                 raise DataError("empty query id", path, line)
+            check_id_token(qid, "query id", path, line)
             _add_query(queries, qid, text, path, line)
     else:
         for line, record in iter_jsonl(path):

@@ -44,8 +44,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from gradedpr.errors import OutputError
 from gradedpr.utils.atomic import atomic_directory
-from gradedpr.utils.outputs import OutputKind
+from gradedpr.utils.outputs import OutputKind, describe
 
 GENERATOR_VERSION = "2"
 """Bump whenever the construction changes: existing builds are then rebuilt."""
@@ -58,9 +59,10 @@ MAX_RELATED = 5
 SPLIT_SHARES = (("train", 0.70), ("dev", 0.15), ("test", 0.15))
 FILES = ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/dev.tsv", "qrels/test.tsv")
 BUILTIN = OutputKind("the built-in collection", "meta.json", ("generator_version", "sha256"),
-                     frozenset({"corpus.jsonl", "queries.jsonl", "qrels"}), require_marker=False)
-"""A build directory: ``meta.json`` with the generator version and hash, the BEIR files; nothing else is
-replaced by a rebuild."""
+                     frozenset({"corpus.jsonl", "queries.jsonl", "qrels"}))
+"""A build directory: ``meta.json`` with the generator version and hash (the marker: every version of the
+generator wrote it, inside the atomic build), the BEIR files; nothing else is replaced by a rebuild. A
+directory holding BEIR files without ``meta.json`` is a user's collection, never rebuilt over."""
 
 _MODULE_NAMES = """
     argparse ast asyncio.base_events asyncio.events asyncio.futures asyncio.locks asyncio.queues
@@ -305,15 +307,42 @@ def _is_current(root: Path) -> bool:
         return False
 
 
-def build_builtin(root: str | Path = "data/builtin", force: bool = False) -> Path:
+def check_builtin_dir(root: str | Path, key: str = "data.path") -> None:
+    """Raise :class:`OutputError` unless the built-in collection may be (re)built into ``root``: a missing or
+    empty directory, or an earlier build (its ``meta.json``) holding nothing but the collection's files."""
+    path = Path(root)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        reason = "exists and is not a directory"
+    elif not any(path.iterdir()):
+        return
+    elif not BUILTIN.is_marked(path):
+        reason = f"holds files but no {BUILTIN.marker} of gradedpr's, so it is not a build of the built-in collection"
+    elif strange := BUILTIN.foreign(path):
+        reason = f"holds {describe(strange)}, which the built-in collection's build does not write"
+    else:
+        return
+    raise OutputError(
+        f"{key}={root}: {reason}; gradedpr builds the built-in collection (data.builtin=true) only into a missing "
+        "or empty directory or over an earlier build: for your own collection set data.builtin=false (or use a "
+        "data config of your own), else choose another data.path"
+    )
+
+
+def build_builtin(root: str | Path = "data/builtin", force: bool = False, key: str = "data.path") -> Path:
     """Build the collection into ``root`` (BEIR layout) unless a current build is there; return ``root``.
 
     A build is current when ``meta.json`` names this :data:`GENERATOR_VERSION` and the files match its hash.
-    The directory is replaced atomically, so readers see the old build or the new one, never a mix.
+    The directory is replaced atomically, so readers see the old build or the new one, never a mix. A
+    directory that is not an earlier build (no ``meta.json`` of gradedpr's, or files the build does not
+    write) is refused with :class:`OutputError` before anything is generated (:func:`check_builtin_dir`; the
+    message names the setting ``key``).
     """
     target = Path(root)
     if not force and _is_current(target):
         return target
+    check_builtin_dir(target, key)
     data = generate()
     texts = _file_texts(data)
     try:

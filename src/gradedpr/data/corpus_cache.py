@@ -25,7 +25,7 @@ from gradedpr.data.corpus import COLUMNS, Corpus
 from gradedpr.errors import DataError
 from gradedpr.utils.atomic import atomic_open
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: ids with whitespace refused (corpora cached before are validated again)
 """Bump when validation rules or the cached layout change: every cache entry is then rebuilt."""
 
 _WHOLE_FILE_HASH_LIMIT = 256 << 20

@@ -37,11 +37,15 @@ from typing import Any
 
 from gradedpr.errors import DataError
 from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.outputs import OutputKind
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/nfcorpus.zip"
 BEIR_MD5 = "a89dba18a62ef92f7d323ec890a0d38d"
 ORIGINAL_URL = "https://www.cl.uni-heidelberg.de/statnlpgroup/nfcorpus/"
 MARKER_FILE = "prepare_nfcorpus.json"
+PREPARED = OutputKind("an NFCorpus preparation", MARKER_FILE, ("format_version", "sha256", "counts"))
+"""An earlier output is recognised by its marker's fields; one holding files the preparation does not write
+(a user's notes) is refused, never replaced with them."""
 SPLITS = ("train", "dev", "test")
 FORMAT_VERSION = 1
 QRELS_HEADER = "query-id\tcorpus-id\tscore\n"
@@ -248,7 +252,7 @@ def check_output(output: Path) -> None:
     if output.exists() or output.is_symlink():
         if not output.is_dir():
             raise DataError("exists and is not a directory; refusing to replace it", output)
-        if any(output.iterdir()) and not (output / MARKER_FILE).is_file():
+        if any(output.iterdir()) and not PREPARED.is_marked(output):
             raise DataError(f"exists and was not written by prepare_nfcorpus (no {MARKER_FILE}); "
                             "refusing to overwrite it", output)
 
@@ -375,7 +379,7 @@ def prepare_nfcorpus(
         "counts": counts,
     }
     meta["matches_project_copy"] = meta["sha256"] == PROJECT_SHA256
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, PREPARED) as tmp:  # refuses, before replacing, entries it does not write
         for name, data in outputs.items():
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,12 @@ def ranking_order(docs: Mapping[str, float]) -> list[tuple[str, float]]:
     return [(doc, score) for score, doc in ranked]
 
 
+def trec_token(text: str, default: str = "gradedpr") -> str:
+    """``text`` as one TREC column (a run tag made of a directory or checkpoint name): every run of whitespace
+    becomes ``_``; empty gives ``default``."""
+    return "_".join(text.split()) or default
+
+
 def _check_token(value: str, what: str) -> None:
     if not value or any(ch.isspace() for ch in value):
         raise ValueError(f"{what} {value!r} is empty or contains whitespace; TREC files cannot hold it")

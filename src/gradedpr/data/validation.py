@@ -182,7 +182,16 @@ def require_id(record: dict[str, Any], key: str, path: Path, line: int, label: s
     ident = str(value).strip()
     if not ident:
         raise DataError(f"{label}field {key!r} is empty", path, line)
+    check_id_token(ident, f"{label}field {key!r}", path, line)
     return ident
+
+
+def check_id_token(ident: str, what: str, path: Path, line: int) -> None:
+    """An identifier must hold no whitespace: TREC run and qrels files separate their columns by whitespace,
+    so such an id could be trained on but never written to a run (refused here, at load time)."""
+    if any(ch.isspace() for ch in ident):
+        raise DataError(f"{what} {ident!r} contains whitespace, which TREC run files cannot hold; use ids "
+                        "without spaces (e.g. replace them with '_')", path, line)
 
 
 def require_text(record: dict[str, Any], key: str, path: Path, line: int, label: str = "") -> str:

@@ -45,6 +45,7 @@ from gradedpr.encode.store import (
     EmbeddingStore,
     check_store_dir,
     identity_mismatches,
+    mark_store_dir,
     read_ids,
     read_json,
     write_ids,
@@ -73,7 +74,7 @@ def shard_bounds(num_rows: int, shard_id: int, num_shards: int) -> tuple[int, in
 
 
 def shard_name(shard_id: int, num_shards: int) -> str:
-    return f"shard-{shard_id:05d}-of-{num_shards:05d}"
+    return f"shard-{shard_id:05d}-of-{num_shards:05d}"  # store.SHARD_DIR_NAME recognises it
 
 
 def store_identity(model: BiEncoder, corpus: PassageSource) -> dict[str, Any]:
@@ -299,6 +300,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    # rename() of two links to one file does nothing and succeeds (POSIX): a merge killed after placing this
+    # file leaves target linked to the shard's file already, and the temporary would stay behind as an orphan
+    temporary.unlink(missing_ok=True)
 
 
 def merge_shards(
@@ -382,6 +386,7 @@ def encode_to_store(
     """
     identity = store_identity(model, corpus)
     check_store_dir(out_dir, identity, overwrite=overwrite)
+    mark_store_dir(out_dir)  # from now on the directory is known to be gradedpr's, finished or not
     encode_corpus(model, corpus, out_dir, batch_size, shard_id, num_shards, chunk_size, show_progress,
                   max_tokens, identity)
     if merge is None:

@@ -7,6 +7,8 @@ Layout of a store directory (written by :mod:`gradedpr.encode.sharded`)::
     embeddings.json   rows, dim, encoder and corpus fingerprints, encoder settings; written last, so its
                       presence marks a complete store
     shards/           per-shard parts while encoding (removed after the merge unless kept)
+    .gradedpr-store.json  written when gradedpr starts a store in the directory, deleted last: an unfinished
+                      store (no embeddings.json yet, or half deleted) is recognised by it, not by entry names
 
 Reading goes through :meth:`EmbeddingStore.iter_chunks`, which copies row blocks with ordinary reads
 instead of touching a memory map, so scanning a large store does not leave it resident in the process.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,9 +41,13 @@ FORMAT_VERSION = 1
 DTYPE = np.float32
 ROW_BYTES_PER_DIM = np.dtype(DTYPE).itemsize
 STORE_SHARDS_DIR = "shards"
+OWNER_FILE = ".gradedpr-store.json"
 STORE = OutputKind("a gradedpr embedding store", META_FILE, ("format_version", "encoder_fingerprint",
-                   "corpus_fingerprint"), frozenset({MATRIX_FILE, IDS_FILE, STORE_SHARDS_DIR}))
-"""A store directory: the description, the matrix, the id map and the per-shard parts; nothing else."""
+                   "corpus_fingerprint"), frozenset({MATRIX_FILE, IDS_FILE, STORE_SHARDS_DIR, OWNER_FILE}))
+"""A store directory: the description, the matrix, the id map, the per-shard parts and the ownership marker;
+nothing else."""
+SHARD_DIR_NAME = re.compile(r"shard-\d{5}-of-\d{5}(?:\.partial)?")
+"""The per-shard directories under ``shards/`` (``sharded.shard_name``, ``.partial`` while encoding)."""
 
 
 def write_ids(path: Path, ids: Sequence[str]) -> None:
@@ -176,6 +183,12 @@ def check_store_dir(directory: str | Path, expect: Mapping[str, Any] | None, *, 
             f"{path}: holds {describe(strange)}, which gradedpr did not write; it writes embeddings only into "
             "an empty directory or its own store: choose another embeddings_dir"
         )
+    if any(path.iterdir()) and not (STORE.is_marked(path) or is_owned_store(path)):
+        raise OutputError(
+            f"{path}: holds files but no {META_FILE} or {OWNER_FILE} of gradedpr's, so it is not an embedding "
+            "store gradedpr started; it writes embeddings only into an empty directory or its own store: choose "
+            "another embeddings_dir"
+        )
     if expect is None or overwrite or not STORE.is_marked(path):
         return
     wrong = identity_mismatches(read_json(path / META_FILE), expect)
@@ -187,12 +200,38 @@ def check_store_dir(directory: str | Path, expect: Mapping[str, Any] | None, *, 
         )
 
 
+def is_owned_store(directory: str | Path) -> bool:
+    """Whether gradedpr started a store in ``directory``: its ownership marker (a JSON object with
+    ``format_version``), or, for stores begun by versions before the marker, a ``shards/`` holding nothing
+    but per-shard directories."""
+    path = Path(directory)
+    try:
+        value = json.loads((path / OWNER_FILE).read_text(encoding="utf-8"))
+        if isinstance(value, dict) and "format_version" in value:
+            return True
+    except (OSError, ValueError):
+        pass
+    shards = path / STORE_SHARDS_DIR
+    return (shards.is_dir() and not shards.is_symlink() and any(shards.iterdir())
+            and all(SHARD_DIR_NAME.fullmatch(entry.name) for entry in shards.iterdir()))
+
+
+def mark_store_dir(directory: str | Path) -> None:
+    """Create ``directory`` and its ownership marker (atomically) unless it is there."""
+    path = Path(directory)
+    if not (path / OWNER_FILE).is_file():
+        with atomic_open(path / OWNER_FILE, "w") as handle:
+            handle.write(json.dumps({"format_version": FORMAT_VERSION, "kind": "gradedpr embedding store"}) + "\n")
+
+
 def delete_store(directory: str | Path) -> None:
     """Delete what gradedpr wrote into a store directory (the description first, so a half-deleted store
-    never looks complete), and the directory itself only if nothing else is left in it."""
+    never looks complete; the ownership marker last, so it is still known to be gradedpr's), and the
+    directory itself only if nothing else is left in it."""
     path = Path(directory)
     for name in (META_FILE, MATRIX_FILE, IDS_FILE):
         (path / name).unlink(missing_ok=True)
     shutil.rmtree(path / STORE_SHARDS_DIR, ignore_errors=True)
+    (path / OWNER_FILE).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         path.rmdir()

@@ -77,10 +77,12 @@ def write_run_and_metrics(
     tag: str,
     extra: Mapping[str, Any] | None = None,
 ) -> EvalResult:
-    """Score ``run`` against ``qrels`` and keep it: ``out_dir/run.trec`` and the per-query ``out_dir/metrics.json``."""
-    from gradedpr.data.runs import write_trec_run
+    """Score ``run`` against ``qrels`` and keep it: ``out_dir/run.trec`` and the per-query ``out_dir/metrics.json``.
+    ``tag`` is made one TREC column (whitespace -> ``_``: it is often a run directory's name)."""
+    from gradedpr.data.runs import trec_token, write_trec_run
     from gradedpr.evaluation.metrics import evaluate_run
 
+    tag = trec_token(tag)
     result = evaluate_run(run, qrels)
     write_trec_run(Path(out_dir) / RUN_FILE, run, tag=tag)
     write_metrics_json(Path(out_dir) / METRICS_FILE, result, {"tag": tag, **(extra or {})})

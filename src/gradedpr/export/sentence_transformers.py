@@ -16,8 +16,9 @@ similarity leaves the temperature out, which does not change any ranking.
 Only gradedpr checkpoints (a directory with ``gradedpr.json``) are exported. A plain HF or
 sentence-transformers directory is refused: gradedpr would have to invent its pooling, similarity and lengths,
 and such a model is already usable as it is. The output is written atomically, carries a model card
-(``README.md``) and a marker ``gradedpr_export.json``; an existing output directory is replaced only if it
-holds that marker (an earlier export), never a foreign directory.
+(``README.md``) and a marker ``gradedpr_export.json`` (listing the entries the export wrote); an existing
+output directory is replaced only if it holds that marker (an earlier export) and ``overwrite`` is given,
+never a foreign directory, and entries added to the earlier export are carried over into the new one.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np
 
 from gradedpr import __version__
 from gradedpr.encode.batching import encode_texts
-from gradedpr.errors import CheckpointError
+from gradedpr.errors import CheckpointError, OutputError
 from gradedpr.filenames import RUN_CONFIG
 from gradedpr.model.biencoder import PASSAGE_DIR, QUERY_DIR, BiEncoder
 from gradedpr.model.card import CARD_FILE, FORM_SENTENCE_TRANSFORMERS, checkpoint_description, model_card
@@ -46,8 +47,11 @@ from gradedpr.model.resolve import resolve_model_path
 from gradedpr.model.run_record import read_training_record
 from gradedpr.types import Kind
 from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.outputs import OutputKind
 
 MARKER_FILE = "gradedpr_export.json"
+EXPORT = OutputKind("a gradedpr export", MARKER_FILE, ("format_version", "source_checkpoint"))
+"""An export directory is recognised by its marker's fields, not by the marker's name alone."""
 EXPORT_FORMAT_VERSION = 1
 PROBE_TEXTS = (
     "what lowers cholesterol?",
@@ -136,8 +140,9 @@ def _inside(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def check_output(output: Path, checkpoint: Path) -> None:
-    """The output must not overlap the checkpoint, and may replace only an earlier export of ours."""
+def check_output(output: Path, checkpoint: Path, overwrite: bool = False) -> None:
+    """The output must not overlap the checkpoint, and may replace only an earlier export of ours, and that
+    only with ``overwrite``."""
     out, ckpt = output.resolve(), checkpoint.resolve()
     if _inside(out, ckpt):
         raise CheckpointError(f"{output}: the output is inside the checkpoint {checkpoint}; choose another directory")
@@ -146,13 +151,44 @@ def check_output(output: Path, checkpoint: Path) -> None:
     if output.exists() or output.is_symlink():
         if not output.is_dir():
             raise CheckpointError(f"{output}: exists and is not a directory; refusing to replace it")
-        if any(output.iterdir()) and not (output / MARKER_FILE).is_file():
+        if any(output.iterdir()) and not EXPORT.is_marked(output):
             raise CheckpointError(
                 f"{output}: exists and is not a gradedpr export (no {MARKER_FILE}); refusing to overwrite it"
             )
+        if EXPORT.is_marked(output) and not overwrite:
+            raise OutputError(f"{output}: already holds a gradedpr export; pass overwrite=true to replace it "
+                              "(files you added to it are kept), or choose another output")
 
 
-# ---------------------------------------------------------------------------------------------- building
+def _written_by_export(output: Path) -> set[str]:
+    """The top-level entries an earlier export at ``output`` wrote (its marker's ``files``; empty for markers
+    of versions that did not record them)."""
+    try:
+        marker = json.loads((output / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    files = marker.get("files") if isinstance(marker, dict) else None
+    return {str(name) for name in files} if isinstance(files, list) else set()
+
+
+def keep_added_files(output: Path, new: Path) -> list[str]:
+    """Copy into ``new`` (the replacement being built) every entry of the earlier export at ``output`` that
+    neither that export nor the new one wrote: files a user added are carried over, never deleted."""
+    if not EXPORT.is_marked(output):
+        return []
+    ours = _written_by_export(output) | {entry.name for entry in new.iterdir()}
+    kept = []
+    for entry in sorted(output.iterdir(), key=lambda e: e.name):
+        if entry.name in ours:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, new / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, new / entry.name, follow_symlinks=False)
+        kept.append(entry.name)
+    return kept
+
+
 def _import_sentence_transformers() -> Any:
     try:
         import sentence_transformers
@@ -243,16 +279,18 @@ def export_sentence_transformers(
     *,
     verify: bool = True,
     tolerance: float = 1e-4,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write ``output``: a sentence-transformers directory equivalent to the gradedpr ``checkpoint``.
 
     With ``verify`` the written directory is loaded back with ``SentenceTransformer`` and a few probe texts
-    are encoded both ways; a max |difference| above ``tolerance`` is an error (nothing is written).
+    are encoded both ways; a max |difference| above ``tolerance`` is an error (nothing is written). An earlier
+    export at ``output`` is replaced only with ``overwrite``; files added to it since are carried over.
     """
     ckpt = resolve_model_path(checkpoint) if str(checkpoint) == "default" else Path(checkpoint).expanduser()
     out = Path(output).expanduser()
     settings = check_checkpoint(ckpt)
-    check_output(out, ckpt)
+    check_output(out, ckpt, overwrite)
     st = _import_sentence_transformers()
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)  # its INFO lines are noise here
     form = "plain" if settings.shared else "router"
@@ -295,5 +333,7 @@ def export_sentence_transformers(
                         f"{out}: the export does not reproduce the checkpoint (max |diff| {diff:.2e} > {tolerance})"
                     )
             (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+            marker["files"] = sorted([*(entry.name for entry in tmp.iterdir()), MARKER_FILE])
             (tmp / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+            keep_added_files(out, tmp)
     return ExportResult(out, form, diff)

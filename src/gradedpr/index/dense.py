@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ import numpy.typing as npt
 from gradedpr.data.ids import take_ids
 from gradedpr.encode.fingerprint import PassageSource, corpus_fingerprint, encoder_fingerprint, encoder_settings
 from gradedpr.encode.store import read_ids, read_json, write_ids
-from gradedpr.errors import CheckpointError
+from gradedpr.errors import CheckpointError, ConfigError
 from gradedpr.filenames import IDS_FILE
 from gradedpr.index.faiss_build import (
     METRIC,
@@ -42,6 +43,7 @@ from gradedpr.index.faiss_build import (
 from gradedpr.index.search import DEFAULT_SEARCH_BATCH, search
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.utils.atomic import atomic_directory, recover_directory
+from gradedpr.utils.oserrors import at_target, write_failure
 from gradedpr.utils.outputs import OutputKind
 
 log = logging.getLogger(__name__)
@@ -190,7 +192,12 @@ class DenseIndex:
         """Write index, id map and metadata atomically to ``directory``, replacing an older index there if
         ``overwrite``; a directory holding anything else raises :class:`~gradedpr.errors.OutputError`."""
         with atomic_directory(directory, INDEX, overwrite=overwrite) as tmp:
-            faiss.write_index(self.index, str(tmp / INDEX_FILE))
+            try:
+                faiss.write_index(self.index, str(tmp / INDEX_FILE))
+            except RuntimeError as exc:  # FAISS reports a failed fwrite as a RuntimeError
+                raise write_failure(Path(directory) / INDEX_FILE, exc) from exc
+            except OSError as exc:
+                raise at_target(exc, tmp, directory) from exc
             write_ids(tmp / IDS_FILE, self.ids)
             (tmp / META_FILE).write_text(json.dumps(self.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return Path(directory)
@@ -231,5 +238,10 @@ class DenseIndex:
         loaded.check(model, corpus, allow_mismatch, where=directory)
         parameters = search_parameters if search_parameters is not None else meta.get("index", {}).get(
             "search_parameters", "")
-        loaded.set_search_parameters(str(parameters or ""))
+        try:
+            loaded.set_search_parameters(str(parameters or ""))
+        except RuntimeError as exc:
+            reason = re.sub(r"^Error in .*? at \S+:\d+: (?:(?:\w+::)+\w+:\s*)?", "", " ".join(str(exc).split()))
+            raise ConfigError(f"search_params={parameters!r}: FAISS rejects it for the "
+                              f"{meta.get('index', {}).get('factory')} index in {directory}: {reason}") from None
         return loaded

@@ -25,6 +25,7 @@ from gradedpr.model.pooling import l2_normalize, pool
 from gradedpr.model.resolve import is_checkpoint, resolve_model_path, sentence_transformers_hints
 from gradedpr.types import Kind
 from gradedpr.utils.atomic import atomic_directory
+from gradedpr.utils.oserrors import at_target, write_failure
 from gradedpr.utils.outputs import OutputKind
 
 QUERY_DIR = "query_encoder"
@@ -94,18 +95,23 @@ class BiEncoder(nn.Module):
         """
         _quiet_transformers()
         with atomic_directory(directory, CHECKPOINT, overwrite=overwrite) as tmp:
-            self.query_encoder.save_pretrained(tmp / QUERY_DIR, safe_serialization=True)
-            self.passage_encoder.save_pretrained(tmp / PASSAGE_DIR, safe_serialization=True)
-            self.tokenizer.save_pretrained(str(tmp))
-            settings = {"format_version": FORMAT_VERSION, **self.config.to_dict()}
-            (tmp / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-            for name, value in (extra_files or {}).items():
-                target = tmp / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(value, str):
-                    target.write_text(value, encoding="utf-8")
-                else:
-                    torch.save(value, target)
+            try:
+                self.query_encoder.save_pretrained(tmp / QUERY_DIR, safe_serialization=True)
+                self.passage_encoder.save_pretrained(tmp / PASSAGE_DIR, safe_serialization=True)
+                self.tokenizer.save_pretrained(str(tmp))
+                settings = {"format_version": FORMAT_VERSION, **self.config.to_dict()}
+                (tmp / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+                for name, value in (extra_files or {}).items():
+                    target = tmp / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    if isinstance(value, str):
+                        target.write_text(value, encoding="utf-8")
+                    else:
+                        torch.save(value, target)
+            except (RuntimeError, SafetensorError) as exc:  # a failed write, wrapped by torch / safetensors
+                raise write_failure(directory, exc) from exc
+            except OSError as exc:
+                raise at_target(exc, tmp, directory) from exc
         return Path(directory)
 
     def gradient_checkpointing_enable(self) -> None:

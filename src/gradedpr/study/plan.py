@@ -30,8 +30,11 @@ class PlannedRun:
         if self.tool == "sentence_transformers":
             return [python, "scripts/st_baseline.py", *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
                     f"run_dir={self.run_dir}"]
+        # overwrite=true: an unfinished run of the study's own (killed, failed) without a last checkpoint to
+        # resume from is trained again from the start; finished runs are never launched again (runner.is_finished)
         return [python, script, *self.overrides, f"loss={self.loss}", f"seed={self.seed}",
-                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", *self.logger, "show_progress=false"]
+                f"run_dir={self.run_dir}", f"hydra.run.dir={self.run_dir}", "overwrite=true", *self.logger,
+                "show_progress=false"]
 
 
 def logger_overrides(logger: str, study: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ asked to (``overwrite=true``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -37,9 +38,8 @@ class OutputKind:
     marker: str
     fields: tuple[str, ...]
     names: frozenset[str] = frozenset()
-    require_marker: bool = True
-    """False: a directory holding nothing but :attr:`names` (and the marker) is recognised without the
-    marker too (an interrupted or damaged build of a kind whose every entry is known)."""
+    """Ownership is decided by the marker alone, never by names: a directory holding only entries named like
+    this kind's but no marker is a user's (the built-in collection's BEIR files are a user's collection too)."""
 
     def is_marked(self, directory: Path) -> bool:
         """Whether ``directory`` holds this kind's marker: a JSON object with all of :attr:`fields`."""
@@ -74,9 +74,8 @@ def check_output_dir(
     """Raise :class:`OutputError` unless gradedpr may (re)write ``directory`` as a whole ``kind``.
 
     Allowed: a missing or empty directory; with ``overwrite``, a directory that carries ``kind``'s marker
-    (or, for a kind whose marker is not required, holds only its names) and holds only entries of that kind
-    or of ``also``, the names of the new content (``None`` = not known yet: entries are not judged). Returns
-    True when such an output is there (so it will be replaced).
+    and holds only entries of that kind or of ``also``, the names of the new content (``None`` = not known
+    yet: entries are not judged). Returns True when such an output is there (so it will be replaced).
     """
     path = Path(directory)
     if not path.exists() and not path.is_symlink():
@@ -85,15 +84,12 @@ def check_output_dir(
         raise OutputError(f"{path}: exists and is not a directory; choose another output path")
     if not any(path.iterdir()):
         return False
-    if kind.require_marker and not kind.is_marked(path):
+    if not kind.is_marked(path):
         raise OutputError(
             f"{path}: the directory is not empty and is not {kind.what} (no {kind.marker} of gradedpr's); "
             "gradedpr replaces only its own outputs: choose another output path"
         )
-    if also is None:  # the new content's names are not known yet
-        strange = [] if kind.require_marker or kind.is_marked(path) else kind.foreign(path)
-    else:
-        strange = kind.foreign(path, also)
+    strange = [] if also is None else kind.foreign(path, also)  # None: the new content's names are not known yet
     if strange:
         raise OutputError(
             f"{path}: holds {describe(strange)}, which gradedpr did not write; it will not replace the "
@@ -104,16 +100,33 @@ def check_output_dir(
     return True
 
 
+def check_result_files(directory: str | Path, names: Iterable[str], *, overwrite: bool, key: str = "output") -> None:
+    """Raise :class:`OutputError` when ``directory`` already holds one of the files ``names`` that a command
+    would write there and ``overwrite`` is off. The command replaces only those files; anything else in the
+    directory is left alone, so no other check is needed."""
+    path = Path(directory)
+    existing = [name for name in names if (path / name).exists() or (path / name).is_symlink()]
+    if existing and not overwrite:
+        raise OutputError(
+            f"{path}: already holds {describe(existing)}; pass overwrite=true to replace "
+            f"{'it' if len(existing) == 1 else 'them'} (nothing else there is touched), or choose another {key}"
+        )
+
+
 @contextmanager
 def removed_on_failure(run_dir: Path | None) -> Iterator[None]:
     """If the block fails, remove what it put into ``run_dir``: a failed start leaves no run directory behind.
 
-    A directory that did not exist, or held only what Hydra writes for this process (``.hydra/``, ``<job>.log``),
-    is removed; an empty one is emptied; one that held anything else is left as it is.
+    A directory that did not exist, or held only the log file this process writes (Hydra's ``<job>.log``, known
+    by this process's logging handlers, not by its name), is removed; an empty one is emptied; one that held
+    anything else is left as it is.
     """
     existed = run_dir is not None and run_dir.is_dir()
     before = set(os.listdir(run_dir)) if run_dir is not None and existed else set()
-    hydra_only = ".hydra" in before and all(name == ".hydra" or name.endswith(".log") for name in before)
+    own_logs = {Path(h.baseFilename).resolve() for h in logging.getLogger().handlers
+                if isinstance(h, logging.FileHandler)}
+    hydra_only = (run_dir is not None and bool(before)
+                  and all((run_dir / name).resolve() in own_logs for name in before))
     try:
         yield
     except BaseException:
