@@ -17,6 +17,7 @@ from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import cache_path, open_cached_corpus, source_fingerprint, write_corpus
 from gradedpr.data.validation import (
     check_id_token,
+    document,
     iter_jsonl,
     iter_lines,
     require_id,
@@ -34,19 +35,7 @@ def _corpus_rows(path: Path) -> Iterator[tuple[str, str, str]]:
         docid = require_id(record, "_id", path, line)
         if "text" not in record:
             raise DataError("missing field 'text'", path, line)
-        title = record.get("title")
-        text = record.get("text")
-        if title is not None and not isinstance(title, str):
-            raise DataError(f"field 'title' must be a string, got {type(title).__name__}", path, line)
-        if text is not None and not isinstance(text, str):
-            raise DataError(f"field 'text' must be a string, got {type(text).__name__}", path, line)
-        title, text = (title or "").strip(), (text or "").strip()
-        if not title and not text:
-            raise DataError(f"document {docid!r} has an empty title and text", path, line)
-        if docid in seen:
-            raise DataError(f"duplicate document id {docid!r}", path, line)
-        seen.add(docid)
-        yield docid, title, text
+        yield document(record, docid, seen, path, line)
 
 
 def read_corpus_jsonl(path: Path, cache_dir: Path) -> Corpus:

@@ -36,7 +36,7 @@ import datasets
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.corpus_cache import cache_path, open_cached_corpus, source_fingerprint, write_corpus
 from gradedpr.data.qrels import QrelsTable
-from gradedpr.data.validation import optional_grade, optional_text, require_id, require_text
+from gradedpr.data.validation import document, optional_grade, require_id, require_text
 from gradedpr.errors import DataError
 
 SAVED_STATE = "state.json"  # what Dataset.save_to_disk writes next to its arrow files
@@ -128,15 +128,7 @@ def _corpus_rows(table: datasets.Dataset, path: Path) -> Iterator[tuple[str, str
     _column(table, ("text",), path, "text")
     seen: set[str] = set()
     for row, record in _rows(table):
-        docid = require_id(record, id_key, path, row)
-        title = optional_text(record, "title", path, row).strip()
-        text = optional_text(record, "text", path, row).strip()
-        if not title and not text:
-            raise DataError(f"document {docid!r} has an empty title and text", path, row)
-        if docid in seen:
-            raise DataError(f"duplicate document id {docid!r}", path, row)
-        seen.add(docid)
-        yield docid, title, text
+        yield document(record, require_id(record, id_key, path, row), seen, path, row)
 
 
 def read_corpus_table(path: Path, cache_dir: Path) -> Corpus:

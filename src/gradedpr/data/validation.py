@@ -214,6 +214,19 @@ def optional_text(record: dict[str, Any], key: str, path: Path, line: int, label
     return value
 
 
+def document(record: dict[str, Any], docid: str, seen: set[str], path: Path, line: int) -> tuple[str, str, str]:
+    """``(docid, title, text)`` of a corpus record, stripped; a document needs a non-empty title or text and an id
+    not ``seen`` before (added to ``seen``)."""
+    title = optional_text(record, "title", path, line).strip()
+    text = optional_text(record, "text", path, line).strip()
+    if not title and not text:
+        raise DataError(f"document {docid!r} has an empty title and text", path, line)
+    if docid in seen:
+        raise DataError(f"duplicate document id {docid!r}", path, line)
+    seen.add(docid)
+    return docid, title, text
+
+
 def optional_grade(record: dict[str, Any], key: str, path: Path, line: int, label: str = "") -> int | None:
     """The record's integer field ``key`` (a JSON integer or an integer string), or None when missing."""
     value = record.get(key)
