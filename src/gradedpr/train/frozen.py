@@ -165,9 +165,10 @@ class FrozenPassageStep:
             self.matrix = torch.from_numpy(store.load()).to(model.device)
         self._judged_rows: dict[str, tuple[list[int], list[int]]] = {}
         # documents held out of training (train.heldout_docs): masked from every list
-        self.excluded = torch.zeros(store.num_rows, dtype=torch.bool)
+        self.excluded = np.zeros(store.num_rows, dtype=bool)
         if excluded:
             self.excluded[[corpus.row(d) for d in sorted(excluded)]] = True
+        self.num_excluded = int(self.excluded.sum())  # counted once: the pool size is needed for every list
 
     # ------------------------------------------------------------------ lists
     def _judged(self, qid: str) -> tuple[list[int], list[int]]:
@@ -188,7 +189,7 @@ class FrozenPassageStep:
             first = self.corpus.row(group.docids[0])
             rows[b, 0], rows[b, first] = first, 0
             labels[b, 0], labels[b, first] = labels[b, first].clone(), labels[b, 0].clone()
-        return FrozenLists(rows, labels, ~self.excluded[rows])
+        return FrozenLists(rows, labels, ~torch.from_numpy(self.excluded)[rows])
 
     def topk_rows(self, query_emb: Tensor) -> np.ndarray:
         """Rows of the ``topk`` best documents per query (exact inner-product search over the store, or the
@@ -253,7 +254,7 @@ class FrozenPassageStep:
         """``random`` rows drawn uniformly without replacement from the pool (rows not ``taken`` and not held
         out), and the pool's size. Rejection sampling: a draw costs O(random), not O(N), unless the pool is small."""
         n = self.store.num_rows
-        pool = n - int(self.excluded.sum()) - sum(1 for r in taken if not self.excluded[r])
+        pool = n - self.num_excluded - sum(1 for r in taken if not self.excluded[r])
         want = min(self.random_negatives, pool)
         drawn: list[int] = []
         if want <= 0:
