@@ -46,11 +46,13 @@ def test_choose_mix_keeps_the_best_dev_value(pair: tuple[BiEncoder, BiEncoder]) 
         w = model.state_dict()["query_encoder.embeddings.word_embeddings.weight"]
         return -float((w - (0.75 * target + 0.25 * far)).abs().mean())
 
-    choice, model = choose_mix(start, trained, [0.25, 0.5, 0.75], dev(trained), dev)
+    choice, model, extra = choose_mix(start, trained, [0.25, 0.5, 0.75], (dev(trained), "trained"),
+                                      lambda m: (dev(m), id(m)))
     assert choice.alpha == 0.25 and set(choice.dev) == {0.25, 0.5, 0.75, 1.0}
-    assert dev(model) == choice.dev[0.25]
-    choice, model = choose_mix(start, trained, [0.5], 1.0, lambda m: 0.0)  # nothing beats the trained model
-    assert choice.alpha == 1.0 and model is trained
+    assert dev(model) == choice.dev[0.25] and extra == id(model)  # what evaluate computed for the kept mix
+    choice, model, extra = choose_mix(start, trained, [0.5], (1.0, "trained"),
+                                      lambda m: (0.0, "mix"))  # nothing beats the trained model
+    assert choice.alpha == 1.0 and model is trained and extra == "trained"
 
 
 def test_train_records_the_interpolation_it_kept(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -264,11 +264,10 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
                 return result
             selected_step = result.best_step
             if t.guard_p is not None or t.interpolate:  # the checkpoint kept may be the start model (step 0)
-                apply_guard(trainer, lambda: BiEncoder.from_pretrained(str(app.model.name_or_path),
-                                                                   **model_overrides(asdict(app.model))),
-                            collection.qrels[eval_split], lambda m: retrieve_split(m, eval_split), t.guard_p,
-                            t.interpolate)
-                selected_step = json.loads((run_dir / TRAIN_SUMMARY).read_text(encoding="utf-8"))["selected_step"]
+                selected_step = apply_guard(
+                    trainer, lambda: BiEncoder.from_pretrained(str(app.model.name_or_path),
+                                                               **model_overrides(asdict(app.model))),
+                    collection.qrels[eval_split], lambda m: retrieve_split(m, eval_split), t.guard_p, t.interpolate)
             if test_split:
                 best = trainer.best_dir if trainer.best_dir.exists() else trainer.last_dir
                 best_model = BiEncoder.from_pretrained(best).to(model.device)

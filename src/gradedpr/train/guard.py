@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradedpr.errors import OutputError
-from gradedpr.evaluation.metrics import evaluate_run
+from gradedpr.evaluation.metrics import EvalResult, evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.evaluation.significance import randomization_test
 from gradedpr.filenames import TRAIN_SUMMARY
@@ -77,7 +77,7 @@ def guard(start: Mapping[str, float], trained: Mapping[str, float], level: float
 
 def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels: Mapping[str, Mapping[str, int]],
                 retrieve_dev: Callable[[BiEncoder], Run], level: float | None,
-                alphas: Sequence[float] = ()) -> GuardDecision | None:
+                alphas: Sequence[float] = ()) -> int:
     """Choose what ``checkpoints/best`` holds after training (rank 0).
 
     1. With ``alphas`` (``train.interpolate``): the best-dev checkpoint is mixed with the start model's weights
@@ -87,7 +87,8 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
     A refused candidate (the trained checkpoint, or its mix) moves to ``checkpoints/trained_best``: what the run
     would have selected without the guard. Records ``selected`` (``trained`` or
     ``start``), ``guard`` and ``interpolation`` in ``train_summary.json``, and the selected model's dev run and
-    per-query values in ``<run_dir>/<eval split>/`` (``run.trec``, ``metrics.json``)."""
+    per-query values in ``<run_dir>/<eval split>/`` (``run.trec``, ``metrics.json``). Returns the step of the model
+    kept (0: the start model)."""
     metric, split = trainer.s.eval_metric, trainer.s.eval_split
     summary_path = trainer.run_dir / TRAIN_SUMMARY
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -101,15 +102,18 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
         best_run = retrieve_dev(best_model)
         best_result = evaluate_run(best_run, dev_qrels, [metric])
         if alphas:
-            choice, mixed = choose_mix(start_model, best_model, alphas, best_result.mean[metric],
-                                       lambda m: evaluate_run(retrieve_dev(m), dev_qrels, [metric]).mean[metric])
+            def dev_of(m: BiEncoder) -> tuple[float, tuple[Run, EvalResult]]:
+                run = retrieve_dev(m)
+                result = evaluate_run(run, dev_qrels, [metric])
+                return result.mean[metric], (run, result)
+
+            choice, mixed, (best_run, best_result) = choose_mix(
+                start_model, best_model, alphas, (best_result.mean[metric], (best_run, best_result)), dev_of)
             summary["interpolation"] = {"alpha": choice.alpha, "dev": {str(a): v for a, v in choice.dev.items()}}
             log.info("interpolation with the start model: dev %s %s; alpha %g kept", metric,
                      ", ".join(f"{a:g}: {v:.4f}" for a, v in sorted(choice.dev.items())), choice.alpha)
             if choice.alpha < 1:  # the mix is the candidate from now on
                 trainer.save(trainer.best_dir, with_state=False, model=mixed)
-                best_run = retrieve_dev(mixed)
-                best_result = evaluate_run(best_run, dev_qrels, [metric])
         keep = True
         if level is not None:
             decision = guard({q: v[metric] for q, v in start_result.per_query.items()},
@@ -126,11 +130,12 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
         trainer.save(trainer.best_dir, with_state=False, model=start_model)
     write_run_and_metrics(kept_run, dev_qrels, trainer.run_dir / split, tag=f"{trainer.run_dir.name}-{selected}",
                           extra={"split": split, "selected": selected})
+    selected_step = trainer.best_step if selected == "trained" and trainer.best_step is not None else 0
     summary["selected"] = selected
-    summary["selected_step"] = trainer.best_step if selected == "trained" else 0
+    summary["selected_step"] = selected_step
     summary["guard"] = decision.to_dict() if decision else None
     atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
-    return decision
+    return selected_step
 
 
 def _move_checkpoint(source: Path, target: Path) -> None:

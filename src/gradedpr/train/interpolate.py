@@ -13,10 +13,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 
 from gradedpr.model.biencoder import BiEncoder
+
+T = TypeVar("T")
 
 
 def interpolate(start: BiEncoder, trained: BiEncoder, alpha: float) -> BiEncoder:
@@ -41,15 +44,18 @@ class MixChoice:
     dev: dict[float, float] = field(default_factory=dict)
 
 
-def choose_mix(start: BiEncoder, trained: BiEncoder, alphas: Sequence[float], trained_dev: float,
-               evaluate: Callable[[BiEncoder], float]) -> tuple[MixChoice, BiEncoder]:
-    """Evaluate each interpolation on dev and return the best (``alpha = 1`` is the trained model itself)."""
-    choice = MixChoice(alpha=1.0, dev={1.0: trained_dev})
-    best_model = trained
+def choose_mix(start: BiEncoder, trained: BiEncoder, alphas: Sequence[float], trained_dev: tuple[float, T],
+               evaluate: Callable[[BiEncoder], tuple[float, T]]) -> tuple[MixChoice, BiEncoder, T]:
+    """Evaluate each interpolation on dev and return the best (``alpha = 1`` is the trained model itself).
+
+    ``evaluate`` gives a model's dev value and what was computed on the way (e.g. its dev run), returned for the
+    model kept so that the caller need not compute it again; ``trained_dev`` is the trained model's."""
+    choice = MixChoice(alpha=1.0, dev={1.0: trained_dev[0]})
+    best_model, best_extra = trained, trained_dev[1]
     for alpha in sorted(set(alphas) - {1.0}):
         mixed = interpolate(start, trained, alpha)
-        value = evaluate(mixed)
+        value, extra = evaluate(mixed)
         choice.dev[alpha] = value
         if value > choice.dev[choice.alpha]:
-            choice.alpha, best_model = alpha, mixed
-    return choice, best_model
+            choice.alpha, best_model, best_extra = alpha, mixed, extra
+    return choice, best_model, best_extra
