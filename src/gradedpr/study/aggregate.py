@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,29 @@ def _per_query(path: Path, measure: str) -> dict[str, float]:
     return {qid: float(values[measure]) for qid, values in data["per_query"].items()}
 
 
+def seed_mean(per_seed: Sequence[Mapping[str, float]], what: str) -> dict[str, float]:
+    """Per-query values averaged over seeds; every seed must cover the same queries (``what`` names them)."""
+    qids = sorted(per_seed[0])
+    if any(sorted(other) != qids for other in per_seed[1:]):
+        raise ValueError(f"{what} were evaluated on different queries")
+    return {q: float(np.mean([values[q] for values in per_seed])) for q in qids}
+
+
+def paired(a: Mapping[str, float], b: Mapping[str, float], n_permutations: int, seed: int,
+           what: str) -> dict[str, Any]:
+    """Paired comparison of two systems' per-query values (the same queries, ``what`` names the pair): diff of
+    the means, two-sided randomisation and t-test p, wins / ties / losses of ``a``."""
+    qids = sorted(b)
+    if sorted(a) != qids:
+        raise ValueError(f"{what} were evaluated on different queries")
+    x = np.array([a[q] for q in qids])
+    y = np.array([b[q] for q in qids])
+    return {"diff": float(x.mean() - y.mean()),
+            "p_perm": randomization_test(x, y, n_permutations=n_permutations, seed=seed),
+            "p_t": paired_t_test(x, y),
+            "wins": int((x > y).sum()), "ties": int((x == y).sum()), "losses": int((x < y).sum())}
+
+
 def collect(runs: Sequence[PlannedRun], output: Path, split: str, measure: str = "ndcg@10",
             dev_split: str = "dev") -> list[Row]:
     """Rows of the finished runs and of the baselines found under ``output/baselines``."""
@@ -96,11 +119,7 @@ def collect(runs: Sequence[PlannedRun], output: Path, split: str, measure: str =
                 minutes.append(json.loads(wall.read_text(encoding="utf-8"))["seconds"] / 60)
         if not per_query_runs:
             continue
-        qids = sorted(per_query_runs[0])
-        for other in per_query_runs[1:]:
-            if sorted(other) != qids:
-                raise ValueError(f"runs of {regime}/{loss} were evaluated on different queries")
-        mean_pq = {q: float(np.mean([r[q] for r in per_query_runs])) for q in qids}
+        mean_pq = seed_mean(per_query_runs, f"runs of {regime}/{loss}")
         rows.append(Row(regime, loss, len(per_query_runs), dev, test, mean_pq, minutes, curves, best_steps))
     return rows
 
@@ -115,17 +134,8 @@ def add_tests(rows: list[Row], n_permutations: int = 10000, seed: int = 0) -> No
         for name, other in (("nll", by_key.get((row.regime, "nll"))), ("zeroshot", zeroshot)):
             if other is None or other is row:
                 continue
-            qids = sorted(other.per_query)
-            if sorted(row.per_query) != qids:
-                raise ValueError(f"{row.regime}/{row.loss} and {name} were evaluated on different queries")
-            a = np.array([row.per_query[q] for q in qids])
-            b = np.array([other.per_query[q] for q in qids])
-            row.tests[name] = {
-                "diff": float(a.mean() - b.mean()),
-                "p_perm": randomization_test(a, b, n_permutations=n_permutations, seed=seed),
-                "p_t": paired_t_test(a, b),
-                "wins": int((a > b).sum()), "ties": int((a == b).sum()), "losses": int((a < b).sum()),
-            }
+            row.tests[name] = paired(row.per_query, other.per_query, n_permutations, seed,
+                                     f"{row.regime}/{row.loss} and {name}")
     for regime in {r.regime for r in rows if r.regime != "none"}:
         for name in ("nll", "zeroshot"):
             members = [r for r in rows if r.regime == regime and name in r.tests]
@@ -188,16 +198,8 @@ def pair_tests(rows: Sequence[Row], pairs: Sequence[Sequence[str]], n_permutatio
         first, second = (str(name) for name in pair)
         if first not in by_name or second not in by_name:
             continue
-        a_row, b_row = by_name[first], by_name[second]
-        qids = sorted(b_row.per_query)
-        if sorted(a_row.per_query) != qids:
-            raise ValueError(f"{first} and {second} were evaluated on different queries")
-        a = np.array([a_row.per_query[q] for q in qids])
-        b = np.array([b_row.per_query[q] for q in qids])
-        results.append({"a": first, "b": second, "diff": float(a.mean() - b.mean()),
-                        "p_perm": randomization_test(a, b, n_permutations=n_permutations, seed=seed),
-                        "p_t": paired_t_test(a, b), "wins": int((a > b).sum()), "ties": int((a == b).sum()),
-                        "losses": int((a < b).sum())})
+        results.append({"a": first, "b": second, **paired(by_name[first].per_query, by_name[second].per_query,
+                                                         n_permutations, seed, f"{first} and {second}")})
     return results
 
 

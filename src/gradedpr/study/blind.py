@@ -28,12 +28,12 @@ from gradedpr.data.runs import read_trec_run
 from gradedpr.data.subsets import heldout_documents, only_documents
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
-from gradedpr.evaluation.significance import paired_t_test, randomization_test
 from gradedpr.filenames import METRICS_FILE, RUN_CONFIG, RUN_FILE, TRAIN_SUMMARY
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.study.aggregate import paired, seed_mean
 from gradedpr.study.plan import PlannedRun
 from gradedpr.study.runner import WALL_FILE, is_finished
 from gradedpr.types import Qrels
@@ -104,26 +104,6 @@ def _per_query(run_file: Path, qrels: Qrels) -> dict[str, float]:
     return {qid: values[MEASURE] for qid, values in result.per_query.items()}
 
 
-def paired(a: Mapping[str, float], b: Mapping[str, float], n_permutations: int, seed: int) -> dict[str, Any]:
-    """Paired comparison of per-query values over the queries of ``b``: diff, p (randomisation, t), W/T/L."""
-    qids = sorted(b)
-    x = np.array([a[q] for q in qids])
-    y = np.array([b[q] for q in qids])
-    return {"diff": float(x.mean() - y.mean()),
-            "p_perm": randomization_test(x, y, n_permutations=n_permutations, seed=seed),
-            "p_t": paired_t_test(x, y),
-            "wins": int((x > y).sum()), "ties": int((x == y).sum()), "losses": int((x < y).sum())}
-
-
-def seed_mean(per_seed: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Per-query values averaged over seeds (every seed must cover the same queries)."""
-    seeds = list(per_seed.values())
-    qids = sorted(seeds[0])
-    if any(sorted(s) != qids for s in seeds[1:]):
-        raise ValueError("the seeds of a row were evaluated on different queries")
-    return {q: float(np.mean([s[q] for s in seeds])) for q in qids}
-
-
 def _variants(spec: Mapping[str, Any], collection: Collection, split: str) -> dict[str, Qrels]:
     qrels = collection.qrels[split]
     variants = {"all": qrels}
@@ -164,10 +144,11 @@ def regime_evidence(regime: str, spec: Mapping[str, Any], runs: Sequence[Planned
                 per_loss.setdefault(run.loss, {})[str(run.seed)] = _per_query(run_file, qrels)
         evidence[variant] = {"measure": MEASURE, "split": split, "variant": variant, "zeroshot": zeroshot,
                              "runs": per_loss}
-        means = {loss: seed_mean(seeds) for loss, seeds in per_loss.items()}
+        means = {loss: seed_mean(list(seeds.values()), f"the seeds of {regime}/{loss}")
+                 for loss, seeds in per_loss.items()}
+        zs_mean = float(np.mean(list(zeroshot.values())))
         for loss, seeds in per_loss.items():
             values = [float(np.mean(list(s.values()))) for s in seeds.values()]
-            zs_mean = float(np.mean(list(zeroshot.values())))
             members = [summaries.get(f"{regime}-{loss}-s{s}", {}) for s in seeds]
             row: dict[str, Any] = {
                 "regime": regime, "loss": loss, "variant": variant, "split": split, "queries": len(zeroshot),
@@ -178,11 +159,13 @@ def regime_evidence(regime: str, spec: Mapping[str, Any], runs: Sequence[Planned
                 "kept_start": int(sum(m.get("selected") == "start" for m in members)),
                 "best_steps": [m.get("best_step") for m in members], "steps": [m.get("steps") for m in members],
                 "minutes": [round(m["wall"]["seconds"] / 60, 1) for m in members if m.get("wall")],
-                "tests": {"zeroshot": paired(means[loss], zeroshot, n_permutations, seed)},
+                "tests": {"zeroshot": paired(means[loss], zeroshot, n_permutations, seed,
+                                             f"{regime}/{loss} and zero-shot")},
             }
             for control in spec.get("controls") or []:
                 if control != loss and control in means:
-                    row["tests"][control] = paired(means[loss], means[control], n_permutations, seed)
+                    row["tests"][control] = paired(means[loss], means[control], n_permutations, seed,
+                                                   f"{regime}/{loss} and {control}")
             rows.append(row)
     return rows, evidence
 
