@@ -207,14 +207,13 @@ def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs:
     n_perm, perm_seed = int(cfg.n_permutations), int(cfg.permutation_seed)
     collections: dict[str, Collection] = {}
     all_rows: list[dict[str, Any]] = []
-    splits = [dev_split] + ([split] if cfg.get("test") or any((r.run_dir / split).is_dir() for r in runs) else [])
     sections: list[str] = []
-    views = [(dev_split, [dev_split])]
-    if split in splits:  # test as selected (guard on), and without the guard (the refused candidate where refused)
-        views += [(split, [split]), (f"{split}{UNGUARDED}", [f"{split}{TRAINED_SUFFIX}", split])]
-    for label, subdirs in views:
+    views = [(dev_split, dev_split, [dev_split])]  # (label, split, where each run's run file is looked for)
+    if cfg.get("test") or any((r.run_dir / split).is_dir() for r in runs):
+        # test as selected (guard on), and without the guard (the refused candidate where one was refused)
+        views += [(split, split, [split]), (f"{split}{UNGUARDED}", split, [f"{split}{TRAINED_SUFFIX}", split])]
+    for label, current, subdirs in views:
         rows_here: list[dict[str, Any]] = []
-        current = split if label != dev_split else dev_split
         for regime, spec in regimes.items():
             members = [r for r in runs if r.regime == regime and (r.run_dir / RUN_CONFIG).is_file()]
             if not members:
