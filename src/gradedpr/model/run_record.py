@@ -54,10 +54,12 @@ def _read_yaml(path: Path) -> Any:
         return None
 
 
-def _metrics_records(path: Path) -> list[dict[str, Any]]:
+def read_metrics_records(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a run's ``metrics.jsonl``, in order (none when the file is missing; a line cut short
+    by a kill, or not an object, is skipped). The one reader of that file."""
     records: list[dict[str, Any]] = []
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
                     record = json.loads(line)
@@ -99,7 +101,7 @@ def read_training_record(
         overrides = _read_yaml(run / ".hydra" / "overrides.yaml")
         if isinstance(overrides, list):
             record.overrides = [str(o) for o in overrides]
-    records = _metrics_records(run / METRICS_LOG) if run is not None else []
+    records = read_metrics_records(run / METRICS_LOG) if run is not None else []
     for entry in records:
         for key, value in entry.items():
             if key.startswith("data/") and isinstance(value, int):

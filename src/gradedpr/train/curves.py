@@ -8,32 +8,21 @@ atomically (a temporary file in the run directory, then ``os.replace``).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gradedpr.filenames import CURVES_FILE, METRICS_LOG
+from gradedpr.model.run_record import read_metrics_records
 from gradedpr.utils.atomic import atomic_open
 
 Points = list[tuple[int, float]]
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of ``metrics.jsonl`` (a line cut short by a kill is skipped)."""
-    records: list[dict[str, Any]] = []
-    if not path.is_file():
-        return records
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("step"), int):
-                records.append(record)
-    return records
+    """The records of ``metrics.jsonl`` that carry a step (a line cut short by a kill is skipped)."""
+    return [r for r in read_metrics_records(path) if isinstance(r.get("step"), int)]
 
 
 def curve_points(records: Iterable[Mapping[str, Any]], key: str) -> Points:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gradedpr.filenames import CURVES_FILE, METRICS_LOG
+from gradedpr.model.run_record import read_metrics_records
 from gradedpr.utils.atomic import atomic_write_text
 
 BEST_TABLE_KEY = "best_checkpoint/metrics"
@@ -95,15 +96,9 @@ class MetricsLogger:
         how many were kept. A resumed run calls this with the resumed step, so the steps it replays are not
         recorded twice; a line cut short by a kill is dropped."""
         kept: list[str] = []
-        if step is not None and self.path.is_file():
-            with open(self.path, encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
-                        kept.append(json.dumps(record, sort_keys=True) + "\n")
+        if step is not None:
+            kept = [json.dumps(record, sort_keys=True) + "\n" for record in read_metrics_records(self.path)
+                    if isinstance(record.get("step"), int) and record["step"] <= step]
         if kept or self.path.exists():
             atomic_write_text(self.path, "".join(kept))
         return len(kept)
