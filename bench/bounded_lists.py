@@ -38,6 +38,7 @@ JUDGED = 5
 TOPK = 100
 RANDOM = 256
 WORK = Path("outputs/bench/bounded_lists")
+TITLE = "Bounded candidate lists vs whole-corpus lists (frozen regime)"
 
 
 @dataclass
@@ -179,13 +180,18 @@ def main() -> None:
         print(json.dumps(one_mode(int(n), mode, args.steps)))
         return
     rows = run_benchmark([int(s) for s in args.sizes.split(",")], args.steps, args.threads, args.hnsw_max)
-    from machine import machine_line, write_section
+    from machine import write_section
 
-    body = (f"16 queries a step, graded InfoNCE, all-MiniLM-L6-v2 query encoder (training, AdamW), synthetic "
+    print(write_section("bounded_lists", TITLE, body(rows, args.threads)))
+
+
+def body(rows: list[dict[str, Any]], threads: int) -> str:
+    from machine import machine_line
+
+    return (f"16 queries a step, graded InfoNCE, all-MiniLM-L6-v2 query encoder (training, AdamW), synthetic "
             f"unit vectors; bounded lists = top-{TOPK} + {JUDGED} judged + {RANDOM} uniform draws with the "
             f"sampled-softmax correction. Each mode in its own process (peak RSS includes the model).\n\n"
-            + table(rows) + "\n\n" + machine_line(args.threads))
-    print(write_section("bounded_lists", "Bounded candidate lists vs whole-corpus lists (frozen regime)", body))
+            + table(rows) + "\n\n" + machine_line(threads))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Run every benchmark and rewrite docs/BENCHMARKS.md (``make bench``; ``make bench ARGS="--quick"``).
 
 Benchmarks, in order: passage encoding vs sentence-transformers (``encoding``), a training step vs a plain
-transformers loop (``train_step``), the losses' cost (``losses``, ``bench/losses.py``), the evaluator vs
+transformers loop (``train_step``), the losses' cost (``losses``, ``bench/losses.py``; on whole-corpus lists:
+``whole_corpus_losses``), the evaluator vs
 pytrec_eval (``evaluator``, ``bench/evaluator.py``), FAISS flat / HNSW / IVF-PQ at 1M x 384 (``faiss``),
 indexing memory at 100k vs 1M passages (``memory``) and training memory against the batch (plain / GradCache /
-checkpointing) plus 2 gloo processes vs 1 (``train_parallel``, ``bench/train_parallel.py``). Each writes its
+checkpointing) plus 2 gloo processes vs 1 (``train_parallel``, ``bench/train_parallel.py``), and frozen-regime
+steps with whole-corpus vs bounded lists from 10k to 1M documents (``bounded_lists``). Each writes its
 own section of docs/BENCHMARKS.md as soon as it finishes. The full run takes about an hour on 2 cores;
 ``--quick`` shrinks every size for a smoke run (its numbers are not meant for the document: it writes
 outputs/bench/BENCHMARKS.quick.md instead).
@@ -27,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import machine  # the bench directory is not a package: imported through sys.path
 
-NAMES = ("encoding", "train_step", "losses", "evaluator", "faiss", "memory", "train_parallel")
+NAMES = ("encoding", "train_step", "losses", "whole_corpus_losses", "evaluator", "faiss", "memory",
+         "train_parallel", "bounded_lists")
 
 
 def _optional(module: str) -> Any | None:
@@ -116,6 +119,21 @@ def bench_train_parallel(quick: bool) -> None:
         machine.write_section(section, title, run(quick))
 
 
+def bench_whole_corpus_losses(quick: bool) -> None:
+    import whole_corpus_losses
+
+    rows = whole_corpus_losses.run_benchmark(repeats=1 if quick else 5, threads=1)
+    machine.write_section("whole_corpus_losses", whole_corpus_losses.TITLE, whole_corpus_losses.body(rows, 1))
+
+
+def bench_bounded_lists(quick: bool) -> None:
+    import bounded_lists
+
+    sizes = [10_000] if quick else [10_000, 100_000, 1_000_000]
+    rows = bounded_lists.run_benchmark(sizes, steps=1 if quick else 3, threads=1, hnsw_max=1_000_000)
+    machine.write_section("bounded_lists", bounded_lists.TITLE, bounded_lists.body(rows, 1))
+
+
 BENCHES: dict[str, Callable[[bool], None]] = {
     "encoding": bench_encoding,
     "train_step": bench_train_step,
@@ -124,6 +142,8 @@ BENCHES: dict[str, Callable[[bool], None]] = {
     "faiss": bench_faiss,
     "memory": bench_memory,
     "train_parallel": bench_train_parallel,
+    "whole_corpus_losses": bench_whole_corpus_losses,
+    "bounded_lists": bench_bounded_lists,
 }
 
 
