@@ -49,3 +49,12 @@ def test_drop_and_only_documents_split_the_judgments() -> None:
     assert drop_documents(qrels, {"b"}) == {"q1": {"a": 2}, "q3": {"c": 0, "a": 1}}
     # only queries keeping a relevant document count in an evaluation restricted to the documents
     assert only_documents(qrels, {"b", "c"}) == {"q1": {"b": 1}, "q2": {"b": 1}}
+
+
+def test_judged_elsewhere_counts_pairs_whose_document_other_queries_judge() -> None:
+    from gradedpr.data.subsets import judged_elsewhere
+
+    test = {"t1": {"a": 1, "b": 2}, "t2": {"c": 1}}
+    train = {"q1": {"a": 0}, "q2": {"c": 2, "d": 1}}
+    assert judged_elsewhere(test, train) == (3, 2)
+    assert judged_elsewhere(test, {}) == (3, 0)

@@ -83,6 +83,9 @@ def test_blind_study_writes_recomputable_evidence_with_unseen_variant(tmp_path: 
     assert set(evidence["zeroshot"]) == want_queries
     assert check_summary(tmp_path / "docs", permutation_slack=0.2) >= 1  # few queries: a looser Monte-Carlo match
     assert "| dev | unseen | unseen | graded_infonce |" in table
+    # the tiny collection's test documents are judged for no training query: nothing to learn transductively
+    assert summary["data"] == {"tiny": {"test_judged_pairs": 12, "test_pairs_judged_for_train_queries": 0},
+                               "unseen.heldout_documents": 18}
 
 
 def test_score_test_scores_the_selected_and_the_refused_checkpoint_once(tiny_model_dir: Path, tmp_path: Path) -> None:

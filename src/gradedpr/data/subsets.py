@@ -53,3 +53,11 @@ def only_documents(qrels: Mapping[str, Mapping[str, int]], docs: frozenset[str] 
     qrels of an evaluation restricted to those documents (every other document counts as not relevant)."""
     kept = {qid: {d: g for d, g in judged.items() if d in docs} for qid, judged in qrels.items()}
     return {qid: judged for qid, judged in kept.items() if any(g > 0 for g in judged.values())}
+
+
+def judged_elsewhere(qrels: Mapping[str, Mapping[str, int]], other: Mapping[str, Mapping[str, int]]) -> tuple[int, int]:
+    """How many judged pairs ``qrels`` holds, and how many of them name a document that ``other`` (e.g. the
+    training qrels) also judges: the share a model can learn transductively."""
+    seen = {docid for judged in other.values() for docid in judged}
+    pairs = [docid for judged in qrels.values() for docid in judged]
+    return len(pairs), sum(docid in seen for docid in pairs)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from gradedpr.data.collection import Collection
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.runs import read_trec_run
-from gradedpr.data.subsets import heldout_documents, only_documents
+from gradedpr.data.subsets import heldout_documents, judged_elsewhere, only_documents
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.filenames import METRICS_FILE, RUN_CONFIG, RUN_FILE, TRAIN_SUMMARY
@@ -206,6 +206,7 @@ def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs:
     docs = Path(str(cfg.docs))
     n_perm, perm_seed = int(cfg.n_permutations), int(cfg.permutation_seed)
     collections: dict[str, Collection] = {}
+    facts: dict[str, Any] = {}  # what the data say about transductive gain (judged pairs, held-out documents)
     all_rows: list[dict[str, Any]] = []
     sections: list[str] = []
     views = [(dev_split, dev_split, [dev_split])]  # (label, split, where each run's run file is looked for)
@@ -221,7 +222,13 @@ def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs:
             data = run_data(members[0])  # the data every run of the regime trained on, as it recorded it
             key = str(data["name"])
             if key not in collections:
-                collections[key] = collection_from_config(data, splits=[dev_split, split])
+                collections[key] = collection_from_config(data, splits=["train", dev_split, split])
+                pairs, elsewhere = judged_elsewhere(collections[key].qrels[split], collections[key].qrels["train"])
+                facts[key] = {f"{split}_judged_pairs": pairs, f"{split}_pairs_judged_for_train_queries": elsewhere}
+            if spec.get("heldout"):
+                heldout = spec["heldout"]
+                facts[f"{regime}.heldout_documents"] = len(heldout_documents(
+                    list(collections[key].corpus.ids), float(heldout["fraction"]), int(heldout["seed"])))
             rows, evidence = regime_evidence(regime, spec, members, collections[key],
                                              output / "baselines" / "zeroshot", current, n_perm, perm_seed,
                                              run_subdirs=subdirs)
@@ -237,7 +244,8 @@ def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs:
     text = "\n".join(sections)
     atomic_write_text(docs / "summary.md", text)
     atomic_write_text(docs / "summary.json", json.dumps({"measure": MEASURE, "n_permutations": n_perm,
-                                                         "permutation_seed": perm_seed, "rows": all_rows},
+                                                         "permutation_seed": perm_seed, "data": facts,
+                                                         "rows": all_rows},
                                                         indent=1) + "\n")
     print(text)
     return text
