@@ -139,14 +139,21 @@ def test_script_reports_missing_originals_in_one_line(tmp_path: Path) -> None:
     beir, _ = write_downloads(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
+    line = refused_in_one_line(beir, empty, tmp_path / "out")
+    assert line.startswith(f"error: {empty}: train.2-1-0.qrel of the original")
+
+
+def refused_in_one_line(beir: Path, original: Path, output: Path) -> str:
+    """Run scripts/prepare_nfcorpus.py, expect exit status 2 with one line on stderr, and return that line."""
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "prepare_nfcorpus.py"), "--beir", str(beir), "--original",
-         str(empty), "--output", str(tmp_path / "out")],
+         str(original), "--output", str(output)],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {empty}: train.2-1-0.qrel of the original")
+    assert len(lines) == 1
+    return lines[0]
 
 
 def test_beir_folder_may_be_the_one_the_zip_was_unpacked_in(tmp_path: Path) -> None:
@@ -164,11 +171,5 @@ def test_original_tarball_is_refused_with_what_to_do(tmp_path: Path) -> None:
     beir, _ = write_downloads(tmp_path)
     tarball = tmp_path / "nfcorpus.tar.gz"
     tarball.write_bytes(b"\x1f\x8b")
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "prepare_nfcorpus.py"), "--beir", str(beir), "--original",
-         str(tarball), "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "tar xzf nfcorpus.tar.gz" in lines[0] and "unpack it first" in lines[0]
+    line = refused_in_one_line(beir, tarball, tmp_path / "out")
+    assert "tar xzf nfcorpus.tar.gz" in line and "unpack it first" in line
