@@ -109,7 +109,7 @@ class Sampler(threading.Thread):
         self.sample()
 
 
-def child(directory: Path, out: Path, batch_size: int) -> dict[str, Any]:
+def child(directory: Path, out: Path, batch_size: int, onednn: bool = True) -> dict[str, Any]:
     """The measured process: load, stream-encode, build and save a flat index."""
     sampler = Sampler()
     sampler.start()
@@ -119,7 +119,6 @@ def child(directory: Path, out: Path, batch_size: int) -> dict[str, Any]:
 
     import gradedpr.encode.sharded as encode_module
     from conftest import make_tiny_model_dir
-    from gradedpr.accel.onednn import enabled as onednn_enabled
     from gradedpr.data.collection import load_collection
     from gradedpr.encode.sharded import encode_to_store
     from gradedpr.index.dense import DenseIndex, index_metadata
@@ -139,6 +138,7 @@ def child(directory: Path, out: Path, batch_size: int) -> dict[str, Any]:
     sampler.enter("load")
     collection = load_collection("beir", str(directory), splits=[])
     model = BiEncoder.from_pretrained(make_tiny_model_dir(out / "model"), passage_max_length=32).eval()
+    model.accel = onednn
     sampler.enter("encode")
     encode_began = time.perf_counter()
     store = encode_to_store(model, collection.corpus, out / "embeddings", batch_size=batch_size,
@@ -155,7 +155,7 @@ def child(directory: Path, out: Path, batch_size: int) -> dict[str, Any]:
     ids_arrow = getattr(store.ids, "arrow", None)
     return {
         "passages": len(collection.corpus),
-        "onednn": onednn_enabled(),
+        "onednn": model.accel,
         "corpus_file_mb": sum(os.path.getsize(f["filename"]) for f in collection.corpus.dataset.cache_files) / 2**20,
         "ids_mb": (ids_arrow.nbytes if ids_arrow is not None else float("nan")) / 2**20,
         "peaks": sampler.peaks,
@@ -335,10 +335,7 @@ def main() -> None:
         load_collection("beir", sys.argv[2], splits=[])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        from gradedpr.accel.onednn import set_enabled
-
-        set_enabled(sys.argv[5] == "1")
-        print(json.dumps(child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))))
+        print(json.dumps(child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), onednn=sys.argv[5] == "1")))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gradedpr.utils import device, distributed
+from gradedpr.utils import device
 
 
 def test_named_devices_are_taken_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,5 +30,15 @@ def test_auto_is_the_local_rank_gpu_with_cuda(monkeypatch: pytest.MonkeyPatch) -
     assert device.pick_device("auto") == torch.device("cuda", 2)
 
 
-def test_the_rank_module_has_no_picker_of_its_own() -> None:
-    assert distributed.local_device is device.pick_device
+def test_one_device_picker_in_the_package() -> None:
+    """No module of the package defines a device picker of its own (or an alias of pick_device)."""
+    import pathlib
+    import re
+
+    import gradedpr
+
+    root = pathlib.Path(gradedpr.__file__).parent
+    picker = re.compile(r"^(def (?!check_)\w*device\(|\w+ = pick_device$)", re.MULTILINE)
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.name != "device.py" and picker.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []

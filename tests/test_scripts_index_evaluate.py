@@ -129,24 +129,20 @@ def test_scripts_run_and_refuse_a_foreign_index(collection_dir: Path, tiny_model
 
 def test_the_accel_setting_reaches_the_encoder(collection_dir: Path, tiny_model_dir: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import gradedpr.accel.linears as linears
+    """``accel`` travels on the loaded model to every encoding pass; there is no process-wide switch to leak."""
+    import gradedpr.encode.batching as batching
 
     seen: list[bool] = []
-    real = linears.enabled
+    real = batching.onednn_linears
 
-    def record() -> bool:
-        seen.append(real())
-        return seen[-1]
+    def record(module: object, on: bool = True) -> object:
+        seen.append(on)
+        return real(module, on)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(linears, "enabled", record)
+    monkeypatch.setattr(batching, "onednn_linears", record)
     common = [*data_overrides(collection_dir), f"checkpoint={tiny_model_dir}"]
-    try:
-        run_index(config("index", [*common, "accel=false", f"output={tmp_path}/a", f"embeddings_dir={tmp_path}/ea"]))
-        assert seen and not any(seen)  # every encoding pass saw the switch off
-        seen.clear()
-        run_index(config("index", [*common, "accel=true", f"output={tmp_path}/b", f"embeddings_dir={tmp_path}/eb"]))
-        assert seen and all(seen)
-    finally:
-        from gradedpr.accel.onednn import set_enabled
-
-        set_enabled(True)
+    run_index(config("index", [*common, "accel=false", f"output={tmp_path}/a", f"embeddings_dir={tmp_path}/ea"]))
+    assert seen and not any(seen)  # every encoding pass saw accel off
+    seen.clear()
+    run_index(config("index", [*common, "accel=true", f"output={tmp_path}/b", f"embeddings_dir={tmp_path}/eb"]))
+    assert seen and all(seen)

@@ -103,6 +103,22 @@ def test_reads_the_zip_and_checks_its_md5(tmp_path: Path) -> None:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_an_error_inside_the_zip_names_archive_member_and_line(tmp_path: Path) -> None:
+    """The archive is read by data/'s readers from a temporary folder; errors still name <zip>:<member>:<line>."""
+    beir, original = write_downloads(tmp_path)
+    with open(beir / "qrels" / "dev.tsv", "a", encoding="utf-8") as out:
+        out.write("PLAIN-1\tMED-2\thigh\r\n")  # line 4: a grade that is not an integer
+    archive = tmp_path / "nfcorpus.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(beir.rglob("*")):
+            zf.write(path, str(path.relative_to(beir.parent)))
+    with pytest.raises(DataError) as caught:
+        prepare_nfcorpus(archive, original, tmp_path / "out", expected_md5=None)
+    assert str(caught.value) == (f"{archive}:nfcorpus/qrels/dev.tsv:4: relevance grade must be an integer, "
+                                 "got 'high'")
+    assert not (tmp_path / "out").exists()
+
+
 def test_replaces_its_own_output_never_a_foreign_one(tmp_path: Path) -> None:
     beir, original = write_downloads(tmp_path)
     out = tmp_path / "out"

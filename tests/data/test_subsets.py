@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradedpr.data.subsets import drop_documents, heldout_documents, only_documents, sample_queries
+from gradedpr.data.subsets import drop_documents, heldout_documents, only_documents, sample_queries, top_grade_only
 from gradedpr.errors import ConfigError
 
 IDS = [f"d{i}" for i in range(200)]
@@ -58,3 +58,11 @@ def test_judged_elsewhere_counts_pairs_whose_document_other_queries_judge() -> N
     train = {"q1": {"a": 0}, "q2": {"c": 2, "d": 1}}
     assert judged_elsewhere(test, train) == (3, 2)
     assert judged_elsewhere(test, {}) == (3, 0)
+
+
+def test_top_grade_only_keeps_the_highest_grade_and_its_queries() -> None:
+    qrels = {"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"d": 1}, "q3": {"e": 2, "f": 2}}
+    assert top_grade_only(qrels) == {"q1": {"a": 2}, "q3": {"e": 2, "f": 2}}
+    assert top_grade_only({"q": {"a": 0}}) == {}  # no relevant document at all: nothing to rank
+    # the top grade is the collection's, not each query's: q2's best document is only grade 1 of 3
+    assert top_grade_only({"q1": {"a": 3}, "q2": {"b": 1}}) == {"q1": {"a": 3}}

@@ -182,7 +182,8 @@ def test_reexport_replaces_an_earlier_export_only(tiny_model_dir: Path, tmp_path
     assert (foreign / "notes.txt").read_text() == "mine"
 
 
-@pytest.mark.parametrize("case", ["plain-hf", "truncated-weights", "truncated-config", "inside", "contains"])
+@pytest.mark.parametrize("case", ["plain-hf", "truncated-weights", "padded-weights", "truncated-config", "inside",
+                                  "contains"])
 def test_bad_input_is_refused_naming_the_path(case: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     ckpt = BiEncoder.from_pretrained(tiny_model_dir).save_pretrained(tmp_path / "ckpt")
     out = tmp_path / "out"
@@ -192,6 +193,11 @@ def test_bad_input_is_refused_naming_the_path(case: str, tiny_model_dir: Path, t
         weights = ckpt / "passage_encoder" / "model.safetensors"
         os.truncate(weights, weights.stat().st_size - 100)
         expected = f"{weights}: truncated"
+    elif case == "padded-weights":  # bytes the header does not declare: not the file that was saved
+        weights = ckpt / "query_encoder" / "model.safetensors"
+        with open(weights, "ab") as handle:
+            handle.write(b"\0" * 16)
+        expected = f"{weights}: truncated or corrupt safetensors file"
     elif case == "truncated-config":
         config = ckpt / "query_encoder" / "config.json"
         config.write_text(config.read_text()[:40])

@@ -186,3 +186,20 @@ def test_license_and_language_come_only_from_the_base_card(tiny_model_dir: Path,
     meta = metadata_load(path)
     assert meta["license"] == "mit" and meta["language"] == ["de"]
     assert str(tmp_path) not in path.read_text()
+
+
+def test_template_renders_the_cards_the_hand_built_markdown_wrote(tmp_path: Path) -> None:
+    """card_template.md (rendered by huggingface_hub's ModelCard.from_template) writes, character for character,
+    the cards the string-building code wrote before it (tests/model/golden/, made by that code)."""
+    import gradedpr
+
+    run, ckpt = make_run(tmp_path)
+    record = read_training_record(run, checkpoint=ckpt)
+    cards = {"card_checkpoint.md": model_card(BiEncoderConfig(), record, dim=384),
+             "card_export.md": model_card(BiEncoderConfig(shared=True), record, form="sentence-transformers", dim=384,
+                                          source=str(ckpt), name="export")}
+    golden = Path(__file__).with_name("golden")
+    for name, card in cards.items():
+        expected = (golden / name).read_text(encoding="utf-8").replace("gradedpr VERSION.",
+                                                                      f"gradedpr {gradedpr.__version__}.")
+        assert card == expected, name

@@ -11,15 +11,18 @@ import pytest
 from evidence_check import check_summary
 from omegaconf import OmegaConf
 
+from gradedpr.data.collection import load_collection
 from gradedpr.data.runs import write_trec_run
-from gradedpr.data.subsets import heldout_documents
+from gradedpr.data.subsets import heldout_documents, top_grade_only
+from gradedpr.errors import ConfigError
 from gradedpr.study.blind import blind_study
 from gradedpr.study.plan import plan_runs, seed_major
 from gradedpr.study.runner import is_finished
 from tiny_beir import TOPICS, write_tiny_beir
 
 REGIMES = {
-    "few": {"overrides": ["experiment=x", "train.query_subset=2"], "losses": ["graded_infonce"], "seeds": [1, 2, 3]},
+    "few": {"overrides": ["experiment=x", "train.query_subset=2"], "losses": ["graded_infonce"], "seeds": [1, 2, 3],
+            "top_grade": True},
     "unseen": {"overrides": ["experiment=x", "train.heldout_docs=0.5"], "losses": ["graded_infonce", "nll_all"],
                "seeds": [1, 2], "controls": ["nll_all"], "heldout": {"fraction": 0.5, "seed": 0}},
 }
@@ -35,6 +38,19 @@ def test_blind_runs_never_get_a_test_split_and_run_seed_major(tmp_path: Path) ->
     assert [r.seed for r in ordered] == [1, 1, 1, 2, 2, 2, 3]
     other = plan_runs({"g": {"losses": ["nll"], "seeds": [1], "data": "other"}}, tmp_path, "tiny", "test")
     assert "data=other" in other[0].command("python")
+
+
+def test_loss_overrides_tune_each_loss_of_one_regime(tmp_path: Path) -> None:
+    """Each loss of a regime gets its own hyper-parameters after the regime's overrides; the others get none."""
+    regimes = {"tuned": {"overrides": ["experiment=x"], "losses": ["approx_ndcg", "graded_infonce"], "seeds": [1],
+                         "loss_overrides": {"approx_ndcg": ["loss.kwargs.temperature=0.3"]},
+                         "controls": ["graded_infonce"]}}
+    approx, control = plan_runs(regimes, tmp_path, "tiny", "test", blind=True)
+    assert approx.command("python")[2:5] == ["experiment=x", "loss.kwargs.temperature=0.3", "data=tiny"]
+    assert not any("temperature" in part for part in control.command("python"))
+    regimes["tuned"]["loss_overrides"] = {"lambdaloss": ["loss.kwargs.sigma=1"]}
+    with pytest.raises(ConfigError, match="loss_overrides: lambdaloss not in the regime's losses"):
+        plan_runs(regimes, tmp_path, "tiny", "test")
 
 
 def fake_run(run_dir: Path, data: Path, split: str, rng: np.random.Generator, selected: str = "trained") -> None:
@@ -68,10 +84,14 @@ def test_blind_study_writes_recomputable_evidence_with_unseen_variant(tmp_path: 
     summary = json.loads((tmp_path / "docs" / "summary.json").read_text())
     assert {r["split"] for r in summary["rows"]} == {"dev"}  # blind: no test before test=true
     keys = {(r["regime"], r["loss"], r["variant"]) for r in summary["rows"]}
-    assert keys == {("few", "graded_infonce", "all"), ("unseen", "graded_infonce", "all"),
+    assert keys == {("few", "graded_infonce", "all"), ("few", "graded_infonce", "top_grade"),
+                    ("unseen", "graded_infonce", "all"),
                     ("unseen", "nll_all", "all"), ("unseen", "graded_infonce", "unseen"),
                     ("unseen", "nll_all", "unseen")}
-    few = next(r for r in summary["rows"] if r["regime"] == "few")
+    top = json.loads((tmp_path / "docs" / "perquery" / "dev" / "few.top_grade.json").read_text())
+    dev_qrels = load_collection("beir", str(data), splits=["dev"]).qrels["dev"]
+    assert set(top["zeroshot"]) == set(top_grade_only(dev_qrels))  # the queries with a top-grade document
+    few = next(r for r in summary["rows"] if r["regime"] == "few" and r["variant"] == "all")
     assert few["kept_start"] == 1 and len(few["per_seed"]) == 3
     assert few["std"] == pytest.approx(float(np.std(few["per_seed"], ddof=1)))
     unseen = next(r for r in summary["rows"] if r["variant"] == "unseen" and r["loss"] == "graded_infonce")

@@ -29,6 +29,7 @@ from dist_utils import (
 )
 from dying_rank import dying_worker
 
+from gradedpr.commands.checks import check_parallel_settings
 from gradedpr.config.schema import TrainConfig
 from gradedpr.data.collator import collate_groups
 from gradedpr.data.sampler import TrainGroup
@@ -36,7 +37,6 @@ from gradedpr.errors import ConfigError
 from gradedpr.losses import get_loss
 from gradedpr.train.distributed import Dist, init_distributed, shutdown
 from gradedpr.train.step import InBatchStep
-from gradedpr.train.trainer import check_parallel_settings
 
 WORLD = 2
 CASES: list[tuple[str, int | None]] = [("nll", None), ("listnet", None), ("lambdaloss", None),

@@ -43,9 +43,9 @@ def test_training_ends_with_a_rounded_table_of_dev_and_test_metrics_in_train_log
     best = summary["best_step"]
     for text in (out, log_text):
         assert f"dev best (step {best})" in text and "test (best checkpoint)" in text
-        table_row = next(line for line in text.splitlines() if re.match(r"ndcg@10 +\d", line))
+        table_row = next(line for line in text.splitlines() if re.match(r"\| ndcg@10 +\| +\d", line))
         test_value = summary["test"]["test/ndcg@10"]
-        assert table_row.split()[-1] == f"{test_value:.4f}"  # rounded for people
+        assert table_row.split("|")[-2].strip() == f"{test_value:.4f}"  # rounded for people
         report = text[text.index("training finished"):]
         assert not LONG_DECIMAL.search(report), report  # "best 0.7720425537584985" no more
         assert re.search(r"step 0: dev/.*dev/ndcg@10=0\.\d{4} ", text)  # the dev evaluations go through logging too

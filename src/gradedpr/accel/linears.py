@@ -14,7 +14,7 @@ weights, and a BERT-style intermediate block (``dense`` followed by an exact ``G
 fused version. On exit the instances get their own ``forward`` back. Results equal ``nn.Linear``'s up to
 float rounding (a different summation order). It only engages on CPU, in inference (no autograd: the op has
 no backward) and when PyTorch has the op; otherwise the block runs unchanged. The ``accel`` config setting
-(:func:`gradedpr.accel.onednn.set_enabled`) turns it off. When the module has feed-forward blocks but none
+(the model's ``accel`` attribute, set by the commands) turns it off. When the module has feed-forward blocks but none
 with BERT's exact GELU (another activation), the linear layers still run through oneDNN, unfused, and a
 warning says so once per model class.
 """
@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from gradedpr.accel.module_patch import patched_forwards
-from gradedpr.accel.onednn import cpu_float32_module, enabled, onednn_available, pad_rows, row_bucket
+from gradedpr.accel.onednn import cpu_float32_module, onednn_available, pad_rows, row_bucket
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -61,13 +61,13 @@ def _linear_forward(weight: Tensor, bias: Tensor | None, post_op: str) -> Callab
 
 
 @contextlib.contextmanager
-def onednn_linears(module: nn.Module, on: bool | None = None) -> Iterator[bool]:
+def onednn_linears(module: nn.Module, on: bool = True) -> Iterator[bool]:
     """Run ``module``'s linear layers through oneDNN inside the block (see the module docstring).
 
-    ``on``: None = the process-wide switch (:func:`gradedpr.accel.onednn.enabled`). Yields whether the swap
-    took place. Use it only under ``torch.inference_mode()`` / ``no_grad``.
+    ``on``: False leaves the module as it is (the ``accel=false`` setting). Yields whether the swap took place.
+    Use it only under ``torch.inference_mode()`` / ``no_grad``.
     """
-    if not ((enabled() if on is None else on) and cpu_float32_module(module)):
+    if not (on and cpu_float32_module(module)):
         yield False
         return
     if not onednn_available():  # pragma: no cover - every CPU build of torch 2.x has the op

@@ -7,9 +7,10 @@ time, so the caches would fill up to several hundred MB. Inputs are therefore pa
 bucketed row count (:func:`row_bucket`: multiples of 64 up to 2,048 rows, then 32 sizes per doubling), which
 costs ~1.5% extra rows and keeps the number of shapes, and the caches, small.
 
-The switch is the ``accel`` setting of the train / index / evaluate configs (recorded in each run's config):
-the commands call :func:`set_enabled` with it before encoding. Library callers can pass ``onednn=`` to
-:func:`gradedpr.encode.batching.encode_texts` instead.
+Whether a model's encodings use them is the model's ``accel`` attribute (:class:`~gradedpr.model.BiEncoder`,
+default on), which the commands set from the ``accel`` setting of the train / index / evaluate configs; library
+callers can also pass ``onednn=`` to :func:`gradedpr.encode.batching.encode_texts`. There is no process-wide
+switch.
 """
 
 from __future__ import annotations
@@ -19,20 +20,6 @@ from torch import Tensor, nn
 
 MIN_BUCKET = 64
 BUCKETS_PER_OCTAVE = 32
-
-
-_enabled = True
-
-
-def set_enabled(enabled: bool) -> None:
-    """Switch the oneDNN inference kernels on or off for this process (the configs' ``accel`` setting)."""
-    global _enabled
-    _enabled = bool(enabled)
-
-
-def enabled() -> bool:
-    """The process-wide switch (on unless :func:`set_enabled` turned it off)."""
-    return _enabled
 
 
 def onednn_available() -> bool:

@@ -21,11 +21,11 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from gradedpr.commands.rundir import check_run_dir
 from gradedpr.config.resume import check_resume_settings
-from gradedpr.config.schema import MAX_NBITS, EvaluateApp, ExportApp, IndexApp, TrainApp, fail
+from gradedpr.config.schema import MAX_NBITS, EvaluateApp, ExportApp, IndexApp, TrainApp, TrainConfig, fail
 from gradedpr.errors import CheckpointError, ConfigError, DataError
 from gradedpr.filenames import TRAINER_STATE as STATE_FILE
-from gradedpr.utils.distributed import rank_and_world
 from gradedpr.utils.outputs import removed_on_failure
+from gradedpr.utils.ranks import rank_and_world
 from gradedpr.utils.runlock import check_run_dir_free, run_of_checkpoint
 
 T = TypeVar("T")
@@ -433,6 +433,24 @@ def export_app(cfg: Any) -> ExportApp:
     return app
 
 
+def check_parallel_settings(settings: TrainConfig, world_size: int, *, custom_step: bool = False) -> None:
+    """Refuse settings that several processes or GradCache cannot honour (one clear line each)."""
+    if settings.batch_size % world_size:
+        raise ConfigError(f"train.batch_size={settings.batch_size} (queries per step over all processes) is not "
+                          f"divisible by the world size {world_size}: use a multiple of {world_size}")
+    per_rank = settings.batch_size // world_size
+    chunk = settings.grad_cache_chunk
+    if chunk is not None and chunk > per_rank:
+        raise ConfigError(f"train.grad_cache_chunk={chunk} is larger than the {per_rank} queries each of the "
+                          f"{world_size} process(es) encodes per step (train.batch_size={settings.batch_size}): "
+                          f"use 1..{per_rank}, or null to switch GradCache off")
+    if custom_step and world_size > 1:
+        raise ConfigError("this training regime (e.g. train.regime=frozen) runs in one process only: launch it "
+                          "without torchrun (WORLD_SIZE=1)")
+    if custom_step and chunk is not None:
+        raise ConfigError("train.grad_cache_chunk works in the in-batch regime (train.regime=full) only")
+
+
 def check_train_app(app: TrainApp) -> None:
     """What the schema cannot check alone: the device, the metric, the loss, the model's maximum lengths."""
     check_device("device", app.device)
@@ -454,6 +472,7 @@ def check_train_app(app: TrainApp) -> None:
         raise fail("train.eval_passage_max_length", t.eval_passage_max_length,
                    f"must equal model.passage_max_length ({app.model.passage_max_length}) in the frozen regime "
                    "(the passages are encoded once, at model.passage_max_length)")
+    check_parallel_settings(t, rank_and_world()[1], custom_step=t.regime == "frozen")
     check_loss(app)
     limits = model_limits(app.resume_from or app.model.name_or_path)
     for key, value in (("model.query_max_length", app.model.query_max_length),

@@ -79,12 +79,14 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "run"
 
 
-def load_model(checkpoint: str, device: str = "auto", **overrides: Any) -> BiEncoder:
-    """The checkpoint's dual encoder on ``device``; ``overrides`` (None = the checkpoint's own) replace settings."""
+def load_model(checkpoint: str, device: str = "auto", accel: bool = True, **overrides: Any) -> BiEncoder:
+    """The checkpoint's dual encoder on ``device``, encoding through the oneDNN kernels when ``accel``;
+    ``overrides`` (None = the checkpoint's own) replace settings."""
     from gradedpr.model.biencoder import BiEncoder  # here: the scripts import this module before checking settings
     from gradedpr.utils.device import pick_device
 
     model = BiEncoder.from_pretrained(checkpoint, **{k: v for k, v in overrides.items() if v is not None})
+    model.accel = accel
     return model.to(pick_device(device))
 
 

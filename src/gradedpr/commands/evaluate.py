@@ -12,11 +12,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.checks import evaluate_app
 from gradedpr.commands.common import basename, checkpoint_label, checkpoint_path, load_model, slug
 from gradedpr.commands.judged import describe_mean, judged_qrels, score_file
 from gradedpr.config.schema import EvaluateApp
+from gradedpr.data.collection import Collection
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.runs import read_trec_run, trec_token, write_trec_run
 from gradedpr.encode.fingerprint import encoder_fingerprint
@@ -28,6 +28,7 @@ from gradedpr.filenames import METRICS_FILE, RUN_FILE
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
+from gradedpr.model.biencoder import BiEncoder
 from gradedpr.types import Qrels, Run
 from gradedpr.utils.outputs import check_result_files
 
@@ -47,28 +48,15 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     if app.run:
         return _score_run_file(app, measures)
     k = app.k
-    set_accel(app.accel)
     output = (Path(app.output) if app.output
               else Path("outputs/eval") / f"{app.data.name}-{checkpoint_label(app.checkpoint)}-{app.split}")
     split = app.split
     check_result_files(output, (RUN_FILE, METRICS_FILE), overwrite=app.overwrite)
-    model = load_model(app.checkpoint, app.device, query_max_length=app.model.query_max_length,
+    model = load_model(app.checkpoint, app.device, app.accel, query_max_length=app.model.query_max_length,
                        passage_max_length=app.model.passage_max_length)
     collection = collection_from_config(asdict(app.data), splits=[split])
-    show = app.show_progress
-    max_tokens = app.max_tokens
-    index_dir = app.index
-    index: DenseIndex | None
-    if index_dir:
-        index = DenseIndex.load(index_dir, model=model, corpus=collection.corpus,
-                                allow_mismatch=app.allow_mismatch, search_parameters=app.search_params)
-        if index.meta["encoder"].get("query_fingerprint") != encoder_fingerprint(model, "query"):
-            log.info("the query encoder differs from the one stored with the index (expected when only the "
-                     "query side was trained)")
-    else:
-        index = build_dense_index(model, collection.corpus, IndexSpec("flat"), batch_size=app.batch_size,
-                                  max_tokens=max_tokens, show_progress=show, corpus_name=app.data.name)
-        assert index is not None
+    index = _dense_index(app, model, collection)
+    index_dir, show, max_tokens = app.index, app.show_progress, app.max_tokens
     stats: dict[str, Any] = {}
     run = retrieve(model, collection, split, k, index=index, batch_size=app.batch_size,
                    max_tokens=max_tokens, show_progress=show, stats=stats)
@@ -101,6 +89,20 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     )
     return result
 
+
+def _dense_index(app: EvaluateApp, model: BiEncoder, collection: Collection) -> DenseIndex:
+    """The index ``index=`` names (checked against the model and corpus), else the corpus encoded now (flat)."""
+    if app.index:
+        index = DenseIndex.load(app.index, model=model, corpus=collection.corpus,
+                                allow_mismatch=app.allow_mismatch, search_parameters=app.search_params)
+        if index.meta["encoder"].get("query_fingerprint") != encoder_fingerprint(model, "query"):
+            log.info("the query encoder differs from the one stored with the index (expected when only the "
+                     "query side was trained)")
+        return index
+    built = build_dense_index(model, collection.corpus, IndexSpec("flat"), batch_size=app.batch_size,
+                              max_tokens=app.max_tokens, show_progress=app.show_progress, corpus_name=app.data.name)
+    assert built is not None
+    return built
 
 
 def _score_run_file(app: EvaluateApp, measures: list[str]) -> EvalResult:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from gradedpr.accel.onednn import set_enabled as set_accel
 from gradedpr.commands.checks import check_faiss_corpus, index_app, model_limits
 from gradedpr.commands.common import checkpoint_path, load_model
 from gradedpr.config.schema import IndexApp
@@ -18,8 +17,8 @@ from gradedpr.errors import OutputError
 from gradedpr.index.dense import INDEX, INDEX_FILE, DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index
-from gradedpr.utils.distributed import rank_and_world
 from gradedpr.utils.outputs import check_output_dir
+from gradedpr.utils.ranks import rank_and_world
 
 
 def _check_index_outputs(output: Path, embeddings_dir: Path, overwrite: bool, writes_index: bool) -> None:
@@ -42,7 +41,6 @@ def run_index(cfg: DictConfig | IndexApp) -> DenseIndex | None:
     """
     app = index_app(cfg)
     rank, world = rank_and_world()
-    set_accel(app.accel)
     shard_id = rank if app.shard_id is None else app.shard_id
     num_shards = world if app.num_shards is None else app.num_shards
     output = Path(app.output)
@@ -50,7 +48,7 @@ def run_index(cfg: DictConfig | IndexApp) -> DenseIndex | None:
     _check_index_outputs(output, Path(app.embeddings_dir), overwrite, writes_index=shard_id == 0)
     collection = collection_from_config(asdict(app.data), splits=[])
     check_faiss_corpus(app.faiss, model_limits(app.checkpoint).hidden_size, len(collection.corpus), app.data.name)
-    model = load_model(app.checkpoint, app.device, passage_max_length=app.model.passage_max_length)
+    model = load_model(app.checkpoint, app.device, app.accel, passage_max_length=app.model.passage_max_length)
     spec = IndexSpec.from_config(asdict(app.faiss))
     began = time.perf_counter()
     index = build_dense_index(

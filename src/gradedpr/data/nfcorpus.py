@@ -29,12 +29,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradedpr.data.beir import read_queries
+from gradedpr.data.qrels import QrelsRow, iter_beir_qrels, iter_trec_qrels
+from gradedpr.data.validation import document, iter_jsonl, iter_lines, require_id
 from gradedpr.errors import DataError
 from gradedpr.utils.atomic import atomic_directory
 from gradedpr.utils.outputs import OutputKind
@@ -65,126 +71,80 @@ PROJECT_SHA256 = {
 
 
 # ---------------------------------------------------------------------------------------------- reading
-class _Files:
-    """Text files of a folder or of a zip archive, addressed by their path below the collection root."""
-
-    def __init__(self, location: Path) -> None:
-        self.location = location
-        self._zip: zipfile.ZipFile | None = None
-        self._prefix = ""
-        if location.is_file():
-            try:
-                self._zip = zipfile.ZipFile(location)
-            except (OSError, zipfile.BadZipFile) as exc:
-                raise DataError(f"not a readable zip archive ({exc})", location) from exc
-            names = self._zip.namelist()
-            corpus = [n for n in names if n == "corpus.jsonl" or n.endswith("/corpus.jsonl")]
-            if len(corpus) != 1:
-                raise DataError("the archive has no single corpus.jsonl (is it BEIR's nfcorpus.zip?)", location)
-            self._prefix = corpus[0][: -len("corpus.jsonl")]
-        elif not location.is_dir():
-            raise DataError("no such file or directory", location)
-
-    def label(self, name: str) -> str:
-        return f"{self.location}:{self._prefix}{name}" if self._zip else str(self.location / name)
-
-    def exists(self, name: str) -> bool:
-        if self._zip is not None:
-            return f"{self._prefix}{name}" in self._zip.namelist()
-        return (self.location / name).is_file()
-
-    def lines(self, name: str) -> Iterator[tuple[int, str]]:
-        """(1-based line number, line without its LF / CRLF); invalid UTF-8 is an error naming the line."""
-        if not self.exists(name):
-            raise DataError("missing", self.label(name))
-        if self._zip is not None:
-            with self._zip.open(f"{self._prefix}{name}") as member:
-                yield from self._decode(name, member)
-        else:
-            with open(self.location / name, "rb") as handle:
-                yield from self._decode(name, handle)
-
-    def _decode(self, name: str, raw: Iterable[bytes]) -> Iterator[tuple[int, str]]:
-        for number, line in enumerate(raw, 1):
-            try:
-                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"invalid UTF-8 ({exc.reason})", self.label(name), number) from exc
-            yield number, text.rstrip("\r\n")
-
-
-def _jsonl(files: _Files, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in files.lines(name):
-        if not line.strip():
-            continue
+# The files are read by data/'s readers (validation.iter_jsonl / iter_lines, beir.read_queries,
+# qrels.iter_beir_qrels / iter_trec_qrels): the same lines, grades and ids a training run would accept.
+@contextmanager
+def _beir_files(location: Path) -> Iterator[Path]:
+    """The BEIR collection folder to read: ``location`` (or the folder below it the zip was unpacked in), or
+    ``nfcorpus.zip`` unpacked into a temporary folder; errors in an archive's files name ``<zip>:<member>``."""
+    if location.is_dir():
+        yield _beir_folder(location)
+        return
+    if not location.is_file():
+        raise DataError("no such file or directory", location)
+    try:
+        archive = zipfile.ZipFile(location)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"not a readable zip archive ({exc})", location) from exc
+    with archive, tempfile.TemporaryDirectory(prefix="gradedpr-nfcorpus-") as tmp:
+        corpus = [n for n in archive.namelist() if n == "corpus.jsonl" or n.endswith("/corpus.jsonl")]
+        if len(corpus) != 1:
+            raise DataError("the archive has no single corpus.jsonl (is it BEIR's nfcorpus.zip?)", location)
+        prefix = corpus[0][: -len("corpus.jsonl")]
+        members = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
+        archive.extractall(tmp, members)
+        root = Path(tmp) / prefix
         try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise DataError(f"malformed JSON ({exc})", files.label(name), number) from exc
-        if not isinstance(record, dict) or not isinstance(record.get("_id"), str) or not record["_id"]:
-            raise DataError("expected a JSON object with a string '_id'", files.label(name), number)
-        yield number, record
+            yield root
+        except DataError as exc:
+            if exc.path is None or not exc.path.startswith(str(root)):
+                raise
+            def named(text: str) -> str:
+                return text.replace(f"{root}{os.sep}", f"{location}:{prefix}")
+
+            raise DataError(named(exc.message), named(exc.path), exc.line) from None
+
+
+def _corpus(path: Path) -> tuple[list[str], set[str]]:
+    """corpus.jsonl as the output's lines (``{"_id", "title", "text"}``, BEIR's ``metadata`` dropped) and its ids."""
+    lines: list[str] = []
+    docs: set[str] = set()
+    for number, record in iter_jsonl(path):
+        docid, title, text = document(record, require_id(record, "_id", path, number), docs, path, number)
+        lines.append(json.dumps({"_id": docid, "title": title, "text": text}, ensure_ascii=False) + "\n")
+    return lines, docs
 
 
 @dataclass
 class _Qrels:
     """Judgment rows in file order, with where each came from (for error messages)."""
 
-    label: str
+    path: Path | str
     rows: list[tuple[str, str, int]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path, rows: Iterable[QrelsRow]) -> _Qrels:
+        qrels = cls(path)
+        for line, qid, doc, grade in rows:
+            qrels.rows.append((qid, doc, grade))
+            qrels.lines.append(line)
+        return qrels
 
     def grades(self) -> dict[Pair, tuple[int, int]]:
         """(qid, docid) -> (grade, line); a repeated pair is an error."""
         out: dict[Pair, tuple[int, int]] = {}
         for (qid, doc, grade), line in zip(self.rows, self.lines, strict=True):
             if (qid, doc) in out:
-                raise DataError(f"duplicate judgment of ({qid}, {doc})", self.label, line)
+                raise DataError(f"duplicate judgment of ({qid}, {doc})", self.path, line)
             out[(qid, doc)] = (grade, line)
         return out
 
 
-def _parse_grade(text: str, label: str, line: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise DataError(f"grade {text!r} is not an integer", label, line) from None
-
-
-def _beir_qrels(files: _Files, name: str) -> _Qrels:
-    qrels = _Qrels(files.label(name))
-    for number, line in files.lines(name):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if number == 1 and parts[0] == "query-id":
-            continue
-        if len(parts) != 3:
-            raise DataError(f"expected 3 tab-separated columns, got {len(parts)}", qrels.label, number)
-        qrels.rows.append((parts[0], parts[1], _parse_grade(parts[2], qrels.label, number)))
-        qrels.lines.append(number)
-    return qrels
-
-
-def _trec_qrels(path: Path) -> _Qrels:
-    files = _Files(path.parent)
-    qrels = _Qrels(str(path))
-    for number, line in files.lines(path.name):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 4:
-            raise DataError(f"expected 4 columns 'qid 0 docid grade', got {len(parts)}", path, number)
-        qrels.rows.append((parts[0], parts[2], _parse_grade(parts[3], str(path), number)))
-        qrels.lines.append(number)
-    return qrels
-
-
-def _tsv_queries(path: Path) -> dict[str, str]:
+def _title_queries(path: Path) -> dict[str, str]:
+    """``qid<TAB>text`` lines of the original release's ``*.titles.queries``."""
     out: dict[str, str] = {}
-    for number, line in _Files(path.parent).lines(path.name):
-        if not line.strip():
-            continue
+    for number, line in iter_lines(path):
         qid, sep, text = line.partition("\t")
         if not sep or not text.strip():
             raise DataError("expected 'qid<TAB>text'", path, number)
@@ -242,9 +202,9 @@ def _qrels_text(rows: list[tuple[str, str, int]]) -> str:
 def _check_known(qrels: _Qrels, queries: dict[str, str], docs: set[str]) -> None:
     for (qid, doc, _), line in zip(qrels.rows, qrels.lines, strict=True):
         if qid not in queries:
-            raise DataError(f"unknown query id {qid!r}", qrels.label, line)
+            raise DataError(f"unknown query id {qid!r}", qrels.path, line)
         if doc not in docs:
-            raise DataError(f"unknown document id {doc!r}", qrels.label, line)
+            raise DataError(f"unknown document id {doc!r}", qrels.path, line)
 
 
 def check_output(output: Path) -> None:
@@ -278,80 +238,70 @@ def prepare_nfcorpus(
         if expected_md5 is not None and md5 != expected_md5:
             raise DataError(f"md5 {md5} is not BEIR's published {expected_md5} (a different or damaged "
                             f"download; get it from {BEIR_URL})", beir_path)
-    files = _Files(_beir_folder(beir_path))
+    with _beir_files(beir_path) as folder:
+        corpus_lines, docs = _corpus(folder / "corpus.jsonl")
+        queries = read_queries(folder / "queries.jsonl")
+        beir_qrels = {split: _Qrels.read(folder / "qrels" / f"{split}.tsv",
+                                         iter_beir_qrels(folder / "qrels" / f"{split}.tsv")) for split in SPLITS}
+        beir_queries = dict(queries)
 
-    corpus_lines: list[str] = []
-    docs: set[str] = set()
-    for number, record in _jsonl(files, "corpus.jsonl"):
-        if record["_id"] in docs:
-            raise DataError(f"duplicate document id {record['_id']!r}", files.label("corpus.jsonl"), number)
-        docs.add(record["_id"])
-        entry = {"_id": record["_id"], "title": record.get("title") or "", "text": record.get("text") or ""}
-        corpus_lines.append(json.dumps(entry, ensure_ascii=False) + "\n")
-    queries: dict[str, str] = {}
-    for number, record in _jsonl(files, "queries.jsonl"):
-        if record["_id"] in queries:
-            raise DataError(f"duplicate query id {record['_id']!r}", files.label("queries.jsonl"), number)
-        queries[record["_id"]] = str(record.get("text") or "")
-    beir_queries = dict(queries)
+        main: dict[str, list[tuple[str, str, int]]] = {}
+        three: dict[str, list[tuple[str, str, int]]] = {}
+        original_files: dict[str, str] = {}
+        for split in SPLITS:
+            split_qrels = beir_qrels[split]
+            two_path = _find_original(original_path, f"{split}.2-1-0.qrel", required=True)
+            assert two_path is not None
+            original_files[f"{split}.2-1-0.qrel"] = str(two_path)
+            originals = _Qrels.read(two_path, iter_trec_qrels(two_path)).grades()
+            graded = {pair: value for pair, value in originals.items() if value[0] > 0}
+            rows = []
+            for (qid, doc, grade), line in zip(split_qrels.rows, split_qrels.lines, strict=True):
+                if (qid, doc) not in graded:
+                    raise DataError(f"({qid}, {doc}) has no grade > 0 in {two_path}", split_qrels.path, line)
+                original_grade = graded[(qid, doc)][0]
+                if split != "train" and grade != original_grade:
+                    raise DataError(f"grade {grade} of ({qid}, {doc}) differs from {original_grade} in {two_path}",
+                                    split_qrels.path, line)
+                rows.append((qid, doc, original_grade))
+            beir_pairs = {(q, d) for q, d, _ in split_qrels.rows}
+            for pair, (_, line) in graded.items():
+                if pair not in beir_pairs:
+                    raise DataError(f"({pair[0]}, {pair[1]}) is judged here but not in {split_qrels.path}",
+                                    two_path, line)
+            _check_known(_Qrels(split_qrels.path, rows, split_qrels.lines), queries, docs)
+            main[split] = rows
 
-    main: dict[str, list[tuple[str, str, int]]] = {}
-    three: dict[str, list[tuple[str, str, int]]] = {}
-    original_files: dict[str, str] = {}
-    for split in SPLITS:
-        beir_qrels = _beir_qrels(files, f"qrels/{split}.tsv")
-        two_path = _find_original(original_path, f"{split}.2-1-0.qrel", required=True)
-        assert two_path is not None
-        original_files[f"{split}.2-1-0.qrel"] = str(two_path)
-        originals = _trec_qrels(two_path).grades()
-        graded = {pair: value for pair, value in originals.items() if value[0] > 0}
-        rows = []
-        for (qid, doc, grade), line in zip(beir_qrels.rows, beir_qrels.lines, strict=True):
-            if (qid, doc) not in graded:
-                raise DataError(f"({qid}, {doc}) has no grade > 0 in {two_path}", beir_qrels.label, line)
-            original_grade = graded[(qid, doc)][0]
-            if split != "train" and grade != original_grade:
-                raise DataError(f"grade {grade} of ({qid}, {doc}) differs from {original_grade} in {two_path}",
-                                beir_qrels.label, line)
-            rows.append((qid, doc, original_grade))
-        beir_pairs = {(q, d) for q, d, _ in beir_qrels.rows}
-        for pair, (_, line) in graded.items():
-            if pair not in beir_pairs:
-                raise DataError(f"({pair[0]}, {pair[1]}) is judged here but not in {beir_qrels.label}",
-                                two_path, line)
-        _check_known(_Qrels(beir_qrels.label, rows, beir_qrels.lines), queries, docs)
-        main[split] = rows
-
-    for split in SPLITS:
-        three_path = _find_original(original_path, f"{split}.3-2-1.qrel", required=False)
-        if three_path is None:
-            continue
-        original_files[f"{split}.3-2-1.qrel"] = str(three_path)
-        qrels = _trec_qrels(three_path)
-        levels = qrels.grades()
-        for qid, doc, grade in main[split]:
-            value = levels.get((qid, doc))
-            if value is None or value[0] != grade + 1:
-                found = "absent" if value is None else f"grade {value[0]} at line {value[1]}"
-                raise DataError(f"({qid}, {doc}) has main grade {grade} but is {found} here (expected {grade + 1})",
-                                three_path)
-        main_pairs = {(q, d) for q, d, _ in main[split]}
-        for (qid, doc), (grade, line) in levels.items():
-            if grade >= 2 and (qid, doc) not in main_pairs:
-                raise DataError(f"({qid}, {doc}) has grade {grade} here but is not judged in the 2-1-0 file",
-                                three_path, line)
-        missing = sorted({q for q, _, _ in qrels.rows if q not in queries})
-        if missing:
-            titles = _find_original(original_path, f"{split}.titles.queries", required=True)
-            assert titles is not None
-            original_files[f"{split}.titles.queries"] = str(titles)
-            texts = _tsv_queries(titles)
-            for qid in missing:
-                if qid not in texts:
-                    raise DataError(f"query {qid!r} of {three_path} has no text here", titles)
-                queries[qid] = texts[qid]
-        _check_known(qrels, queries, docs)
-        three[split] = qrels.rows
+        for split in SPLITS:
+            three_path = _find_original(original_path, f"{split}.3-2-1.qrel", required=False)
+            if three_path is None:
+                continue
+            original_files[f"{split}.3-2-1.qrel"] = str(three_path)
+            qrels = _Qrels.read(three_path, iter_trec_qrels(three_path))
+            levels = qrels.grades()
+            for qid, doc, grade in main[split]:
+                value = levels.get((qid, doc))
+                if value is None or value[0] != grade + 1:
+                    found = "absent" if value is None else f"grade {value[0]} at line {value[1]}"
+                    raise DataError(f"({qid}, {doc}) has main grade {grade} but is {found} here (expected {grade + 1})",
+                                    three_path)
+            main_pairs = {(q, d) for q, d, _ in main[split]}
+            for (qid, doc), (grade, line) in levels.items():
+                if grade >= 2 and (qid, doc) not in main_pairs:
+                    raise DataError(f"({qid}, {doc}) has grade {grade} here but is not judged in the 2-1-0 file",
+                                    three_path, line)
+            missing = sorted({q for q, _, _ in qrels.rows if q not in queries})
+            if missing:
+                titles = _find_original(original_path, f"{split}.titles.queries", required=True)
+                assert titles is not None
+                original_files[f"{split}.titles.queries"] = str(titles)
+                texts = _title_queries(titles)
+                for qid in missing:
+                    if qid not in texts:
+                        raise DataError(f"query {qid!r} of {three_path} has no text here", titles)
+                    queries[qid] = texts[qid]
+            _check_known(qrels, queries, docs)
+            three[split] = qrels.rows
 
     outputs: dict[str, bytes] = {"corpus.jsonl": "".join(corpus_lines).encode("utf-8")}
     outputs["queries.jsonl"] = "".join(

@@ -8,7 +8,7 @@ given queries / corpus, a repeated (qid, docid) pair, a non-integer grade and an
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Iterator
 from pathlib import Path
 
 from gradedpr.data.validation import is_integer, iter_lines, parse_grade
@@ -52,11 +52,12 @@ class QrelsTable:
         return self.judgments
 
 
-def read_trec_qrels(
-    path: Path, query_ids: Container[str] | None = None, doc_ids: Container[str] | None = None
-) -> Qrels:
-    """qid -> docid -> grade from a TREC qrels file (four whitespace-separated columns, no header)."""
-    table = QrelsTable(query_ids, doc_ids)
+QrelsRow = tuple[int, str, str, int]
+"""``(line, qid, docid, grade)``: one judgment as a qrels file holds it."""
+
+
+def iter_trec_qrels(path: Path) -> Iterator[QrelsRow]:
+    """The judgments of a TREC qrels file (four whitespace-separated columns, no header) in file order."""
     for line, content in iter_lines(path):
         fields = content.split()
         if len(fields) != 4:
@@ -66,15 +67,11 @@ def read_trec_qrels(
                 line,
             )
         qid, _, docid, grade = fields
-        table.add(qid, docid, parse_grade(grade, path, line), path, line)
-    return table.finish(path)
+        yield line, qid, docid, parse_grade(grade, path, line)
 
 
-def read_beir_qrels(
-    path: Path, query_ids: Container[str] | None = None, doc_ids: Container[str] | None = None
-) -> dict[str, dict[str, int]]:
-    """qid -> docid -> grade from a BEIR qrels TSV (``query-id<TAB>corpus-id<TAB>score``, header optional)."""
-    table = QrelsTable(query_ids, doc_ids)
+def iter_beir_qrels(path: Path) -> Iterator[QrelsRow]:
+    """The judgments of a BEIR qrels TSV (``query-id<TAB>corpus-id<TAB>score``, header optional) in file order."""
     for line, content in iter_lines(path):
         fields = [field.strip() for field in content.split("\t")]
         if line == 1 and len(fields) == 3 and _is_header(fields):
@@ -86,7 +83,28 @@ def read_beir_qrels(
                 line,
             )
         qid, docid, grade = fields
-        table.add(qid, docid, parse_grade(grade, path, line), path, line)
+        yield line, qid, docid, parse_grade(grade, path, line)
+
+
+def read_trec_qrels(
+    path: Path, query_ids: Container[str] | None = None, doc_ids: Container[str] | None = None
+) -> Qrels:
+    """qid -> docid -> grade from a TREC qrels file (four whitespace-separated columns, no header)."""
+    return _table(iter_trec_qrels(path), path, query_ids, doc_ids)
+
+
+def read_beir_qrels(
+    path: Path, query_ids: Container[str] | None = None, doc_ids: Container[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """qid -> docid -> grade from a BEIR qrels TSV (``query-id<TAB>corpus-id<TAB>score``, header optional)."""
+    return _table(iter_beir_qrels(path), path, query_ids, doc_ids)
+
+
+def _table(rows: Iterator[QrelsRow], path: Path, query_ids: Container[str] | None,
+           doc_ids: Container[str] | None) -> Qrels:
+    table = QrelsTable(query_ids, doc_ids)
+    for line, qid, docid, grade in rows:
+        table.add(qid, docid, grade, path, line)
     return table.finish(path)
 
 

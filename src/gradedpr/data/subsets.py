@@ -55,6 +55,15 @@ def only_documents(qrels: Mapping[str, Mapping[str, int]], docs: frozenset[str] 
     return {qid: judged for qid, judged in kept.items() if any(g > 0 for g in judged.values())}
 
 
+def top_grade_only(qrels: Mapping[str, Mapping[str, int]]) -> Qrels:
+    """Only the judgments at the collection's highest grade, for the queries that have one: nDCG on these
+    qrels rewards a ranking for its top-grade documents alone, so it separates a loss that orders grades from
+    one that only separates relevant from not relevant."""
+    top = max((g for judged in qrels.values() for g in judged.values()), default=0)
+    kept = {qid: {d: g for d, g in judged.items() if g == top} for qid, judged in qrels.items()}
+    return {qid: judged for qid, judged in kept.items() if judged and top > 0}
+
+
 def judged_elsewhere(qrels: Mapping[str, Mapping[str, int]], other: Mapping[str, Mapping[str, int]]) -> tuple[int, int]:
     """How many judged pairs ``qrels`` holds, and how many of them name a document that ``other`` (e.g. the
     training qrels) also judges: the share a model can learn transductively."""

@@ -161,7 +161,7 @@ def iter_encoded(
     """Yield ``(rows, embeddings)`` per forward pass, longest texts first. The model must be in eval mode.
 
     ``onednn``: run the linear layers through oneDNN on CPU (see :mod:`gradedpr.accel.linears`); None = the
-    process-wide ``accel`` setting.
+    model's ``accel`` attribute (the ``accel`` setting of the command that loaded it).
     """
     cap = resolve_max_tokens(max_tokens, model.device)
     encode = model.encode_queries if kind == "query" else model.encode_passages
@@ -169,7 +169,7 @@ def iter_encoded(
     pad_id = 0 if pad_id is None else int(pad_id)
     left = getattr(model.tokenizer, "padding_side", "right") == "left"
     encoder = model.query_encoder if kind == "query" else model.passage_encoder
-    with onednn_linears(encoder, onednn):
+    with onednn_linears(encoder, model.accel if onednn is None else onednn):
         for rows in plan_batches(tokens.lengths, batch_size, cap):
             batch = pad_batch(tokens, rows, pad_id, left)
             with torch.inference_mode(), autocast(model.device):

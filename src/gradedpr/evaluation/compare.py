@@ -30,6 +30,7 @@ import numpy.typing as npt
 from gradedpr.errors import DataError
 from gradedpr.evaluation.measures import parse_measures
 from gradedpr.evaluation.metrics import EvalResult
+from gradedpr.evaluation.report import aligned_table
 from gradedpr.evaluation.significance import holm, paired_t_test, randomization_test
 
 FloatArray = npt.NDArray[np.float64]
@@ -112,16 +113,7 @@ class Comparison:
                     _format_p(row.p_holm),
                     f"{row.wins}/{row.ties}/{row.losses}",
                 ])
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-
-        def render(cells: list[str]) -> str:
-            padded = [c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells)]
-            return "| " + " | ".join(padded) + " |"
-
-        rule = "|" + "|".join(
-            ("-" * (widths[i] + 2)) if i == 0 else ("-" * (widths[i] + 1) + ":") for i in range(len(header))
-        ) + "|"
-        return f"**{measure}**\n\n" + "\n".join([render(lines[0]), rule, *(render(x) for x in lines[1:])]) + "\n"
+        return f"**{measure}**\n\n" + aligned_table(header, lines[1:])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: settings, the query rule and, per measure, one dict per run (baseline first)."""

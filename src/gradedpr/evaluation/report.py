@@ -13,6 +13,22 @@ from gradedpr.filenames import METRICS_FILE, RUN_FILE
 from gradedpr.utils.atomic import atomic_write_text
 
 
+def aligned_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table aligned for reading as plain text: the first column left, the others right (``---:``).
+    Every table gradedpr prints or logs is drawn by this function."""
+    lines = [list(header), *([str(c) for c in row] for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+
+    def render(cells: list[str]) -> str:
+        padded = [cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(cells)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(
+        ("-" * (widths[i] + 2)) if i == 0 else ("-" * (widths[i] + 1) + ":") for i in range(len(header))
+    ) + "|"
+    return "\n".join([render(lines[0]), rule, *(render(line) for line in lines[1:])]) + "\n"
+
+
 def format_table(
     results: Mapping[str, EvalResult] | EvalResult, measures: Sequence[str] | None = None
 ) -> str:
@@ -37,16 +53,7 @@ def format_table(
             cells.append("-" if value is None or math.isnan(value) else f"{value:.4f}")
         cells.append(f"{result.num_queries} ({result.mean_over})")
         lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-
-    def render(cells: list[str]) -> str:
-        padded = [cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(cells)]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join(
-        ("-" * (widths[i] + 2)) if i == 0 else ("-" * (widths[i] + 1) + ":") for i in range(len(header))
-    ) + "|"
-    return "\n".join([render(lines[0]), rule, *(render(line) for line in lines[1:])]) + "\n"
+    return aligned_table(lines[0], lines[1:])
 
 
 def result_to_dict(result: EvalResult, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:

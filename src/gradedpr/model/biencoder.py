@@ -51,6 +51,9 @@ class BiEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.config = config
+        self.accel = True
+        """Encode through the oneDNN CPU kernels (:mod:`gradedpr.accel`): the commands' ``accel`` setting; not
+        part of the saved model."""
         self.tokenizer = tokenizer
         self.query_encoder = query_encoder
         # With shared=True one module serves both sides; it is registered once.

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from huggingface_hub import EvalResult, ModelCardData, metadata_load
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, metadata_load
 
 from gradedpr import __version__
 from gradedpr.model.config import BiEncoderConfig
@@ -229,6 +229,14 @@ def _front_matter(
     )
 
 
+CARD_TEMPLATE = Path(__file__).with_name("card_template.md")
+"""The card's Markdown as a Jinja template, rendered by ``huggingface_hub.ModelCard.from_template``."""
+TRAIN_CARD_KEYS = ("batch_size", "group_size", "max_positives", "negatives", "negatives_depth", "max_steps", "lr",
+                   "weight_decay", "warmup_ratio", "grad_accum", "max_grad_norm", "bf16", "eval_every",
+                   "eval_metric", "eval_k")
+"""The training settings a card's hyper-parameter table shows (when the run recorded them)."""
+
+
 def model_card(
     settings: BiEncoderConfig,
     record: TrainingRecord | None = None,
@@ -242,42 +250,34 @@ def model_card(
 
     ``settings`` are the checkpoint's own (``gradedpr.json``); ``record`` what the run directory says
     (:func:`read_training_record`; None = nothing known); ``dim`` the embedding size; ``name`` the title;
-    ``source`` the gradedpr checkpoint an export was made from.
+    ``source`` the gradedpr checkpoint an export was made from. The Markdown is ``card_template.md``.
     """
     if form not in (FORM_CHECKPOINT, FORM_SENTENCE_TRANSFORMERS):
         raise ValueError(f"form must be {FORM_CHECKPOINT!r} or {FORM_SENTENCE_TRANSFORMERS!r}, got {form!r}")
     record = record or TrainingRecord()
     cfg = record.config
-    model_cfg = cfg.get("model") or {}
-    data_cfg = cfg.get("data") or {}
-    loss_cfg = cfg.get("loss") or {}
-    train_cfg = dict(cfg.get("train") or record.settings)
-    eval_split = str(train_cfg.get("eval_split", "dev"))
-    dev = _checkpoint_evaluation(record)
-    data_name = str(data_cfg.get("name")) if data_cfg.get("name") else None
-    loss_name = str(loss_cfg.get("name")) if loss_cfg.get("name") else None
+    data_name = str((cfg.get("data") or {}).get("name") or "") or None
+    loss_name = str((cfg.get("loss") or {}).get("name") or "") or None
     title = name or "-".join(p for p in ("gradedpr", data_name, loss_name) if p)
-    st = form == FORM_SENTENCE_TRANSFORMERS
-    meta = _front_matter(settings, record, form, dev, title)
-    out: list[str] = ["---", meta.to_yaml(), "---", ""]
+    dev = _checkpoint_evaluation(record)
+    base = (cfg.get("model") or {}).get("name_or_path")
+    card = ModelCard.from_template(
+        _front_matter(settings, record, form, dev, title), template_path=str(CARD_TEMPLATE),
+        title=title, st=form == FORM_SENTENCE_TRANSFORMERS, shared=settings.shared, data_name=data_name,
+        loss_name=loss_name, base_text=_hub_model(base) or (f"`{portable_path(base)}`" if base else
+                                                          "an unrecorded base model"),
+        model_table=_model_table(settings, dim, source), path="path/to/this/directory", version=__version__,
+        source_note=f" (`{checkpoint_description(source)}`)" if source else "",
+        **_data_context(record), **_training_context(record), **_evaluation_context(record, dev),
+        **_reproduce_context(record))
+    return str(card) + "\n"
 
-    base = model_cfg.get("name_or_path")
-    base_text = _hub_model(base) or (f"`{portable_path(base)}`" if base else "an unrecorded base model")
-    encoders = "one shared BERT encoder" if settings.shared else "two BERT encoders (query and passage)"
-    out += [f"# {title}", ""]
-    out.append(
-        f"A DPR-style dual encoder for dense retrieval, fine-tuned from {base_text} with "
-        f"gradedpr on graded relevance judgments"
-        + (f" of `{data_name}`" if data_name else "")
-        + (f" with the `{loss_name}` loss" if loss_name else "")
-        + (". This directory is its sentence-transformers export." if st else ".")
-    )
-    out.append("")
-    out += ["## Model", ""]
+
+def _model_table(settings: BiEncoderConfig, dim: int | None, source: str | None) -> str:
     sim = "cosine (embeddings L2-normalised)" if settings.normalize else "dot product"
     pooling = "masked mean of token states" if settings.pooling == "mean" else "[CLS] state"
     rows = [
-        ["encoders", encoders],
+        ["encoders", "one shared BERT encoder" if settings.shared else "two BERT encoders (query and passage)"],
         ["pooling", f"{settings.pooling} ({pooling})"],
         ["similarity", sim],
         ["temperature", f"{settings.temperature:g} (training scores = similarity / temperature)"],
@@ -288,51 +288,44 @@ def model_card(
         rows.append(["embedding dimension", str(dim)])
     if source:
         rows.append(["exported from", f"`{checkpoint_description(source)}`"])
-    out += [_table(["", ""], rows), ""]
-    out += [
-        "The temperature only scales training scores: gradedpr ranks by similarity / temperature, "
-        "sentence-transformers by the similarity itself, which gives the same ranking.",
-        "",
-    ]
+    return _table(["", ""], rows)
 
-    out += ["## Training data", ""]
-    if data_cfg:
-        fmt = data_cfg.get("format", "beir")
-        out.append(f"Collection `{data_name}` ({fmt} format, read from `{portable_path(data_cfg.get('path', ''))}`"
-                   + (f", qrels files {dict(data_cfg['qrels_files'])}" if data_cfg.get("qrels_files") else "")
-                   + ").")
-        sizes = record.sizes
-        size_rows = []
-        if "corpus" in sizes:
-            size_rows.append(["corpus", f"{sizes['corpus']:,} passages"])
-        if "train_queries" in sizes:
-            skipped = sizes.get("skipped_queries")
-            note = f" ({skipped:,} skipped: no relevant passage)" if skipped else ""
-            size_rows.append(["train", f"{sizes['train_queries']:,} queries{note}"])
-        for split in dict.fromkeys([eval_split, record.test_split]):
-            if split and f"{split}_queries" in sizes:
-                size_rows.append([split, f"{sizes[f'{split}_queries']:,} judged queries"])
-        if size_rows:
-            out += ["", _table(["split", "size"], size_rows)]
-        if data_name in _HUB_DATASETS:
-            out += ["", "NFCorpus (Boteva et al., ECIR 2016) in the BEIR layout, with the original graded train "
-                    "judgments restored; see `data/README.md` of gradedpr for how to obtain and prepare it."]
-    else:
-        out.append("Not recorded (no `config.yaml` in the run directory).")
-    out.append("")
 
-    out += ["## Training", ""]
-    if loss_name:
+def _data_context(record: TrainingRecord) -> dict[str, Any]:
+    """The collection, where it was read from, and the split sizes the run logged."""
+    data_cfg = record.config.get("data") or {}
+    if not data_cfg:
+        return {"data_line": None}
+    qrels_files = f", qrels files {dict(data_cfg['qrels_files'])}" if data_cfg.get("qrels_files") else ""
+    line = (f"Collection `{data_cfg.get('name')}` ({data_cfg.get('format', 'beir')} format, read from "
+            f"`{portable_path(data_cfg.get('path', ''))}`{qrels_files}).")
+    sizes = record.sizes
+    rows = []
+    if "corpus" in sizes:
+        rows.append(["corpus", f"{sizes['corpus']:,} passages"])
+    if "train_queries" in sizes:
+        skipped = sizes.get("skipped_queries")
+        rows.append(["train", f"{sizes['train_queries']:,} queries"
+                     + (f" ({skipped:,} skipped: no relevant passage)" if skipped else "")])
+    for split in dict.fromkeys([_eval_split(record), record.test_split]):
+        if split and f"{split}_queries" in sizes:
+            rows.append([split, f"{sizes[f'{split}_queries']:,} judged queries"])
+    return {"data_line": line, "size_table": _table(["split", "size"], rows) if rows else None,
+            "hub_data_note": str(data_cfg.get("name")) in _HUB_DATASETS}
+
+
+def _training_context(record: TrainingRecord) -> dict[str, Any]:
+    """The loss and its hyper-parameters, the training settings, the checkpoint's step and the seed."""
+    cfg = record.config
+    loss_cfg = cfg.get("loss") or {}
+    train_cfg = _train_settings(record)
+    loss_line = None
+    if loss_cfg.get("name"):
         kwargs = dict(loss_cfg.get("kwargs") or {})
-        out.append(f"Loss: `{loss_name}`" + (" with " + ", ".join(f"`{k}={_param(v)}`" for k, v in kwargs.items())
-                                            if kwargs else " (default settings)") + ".")
-        out.append("")
-    if train_cfg:
-        keys = ["batch_size", "group_size", "max_positives", "negatives", "negatives_depth", "max_steps", "lr",
-                "weight_decay", "warmup_ratio", "grad_accum", "max_grad_norm", "bf16", "eval_every", "eval_metric",
-                "eval_k"]
-        rows = [[k, _param(train_cfg[k])] for k in keys if k in train_cfg]
-        out += [_table(["hyper-parameter", "value"], rows), ""]
+        loss_line = (f"Loss: `{loss_cfg['name']}`" + (" with " + ", ".join(f"`{k}={_param(v)}`" for k, v in
+                                                                           kwargs.items())
+                                                      if kwargs else " (default settings)") + ".")
+    rows = [[k, _param(train_cfg[k])] for k in TRAIN_CARD_KEYS if k in train_cfg]
     facts = []
     if record.step is not None:
         total = train_cfg.get("max_steps")
@@ -341,118 +334,55 @@ def model_card(
         facts.append(f"best {train_cfg.get('eval_metric', 'dev metric')} at step {record.best_step:,}")
     if cfg.get("seed") is not None:
         facts.append(f"seed {cfg['seed']}")
-    if facts:
-        text = "; ".join(facts)
-        out += [text[0].upper() + text[1:] + ".", ""]
-    if not (loss_name or train_cfg or facts):
-        out += ["Not recorded (no run directory next to the checkpoint).", ""]
+    text = "; ".join(facts)
+    return {"loss_line": loss_line,
+            "train_table": _table(["hyper-parameter", "value"], rows) if train_cfg else None,
+            "facts": text[0].upper() + text[1:] + "." if text else None}
 
-    out += ["## Evaluation", ""]
-    test = record.test_metrics
-    test_prefix = f"{record.test_split}/"
-    if dev or test:
-        names = list(dict.fromkeys(_metric_names(dev or {}, "dev/") + _metric_names(test, test_prefix)))
-        header = ["measure"]
-        if dev:
-            n = record.sizes.get(f"{eval_split}_queries")
-            header.append(f"{eval_split} (step {dev.get('step')}" + (f", {n:,} queries)" if n else ")"))
-        if test:
-            n = record.sizes.get(f"{record.test_split}_queries")
-            header.append(f"{record.test_split} (best checkpoint" + (f", {n:,} queries)" if n else ")"))
-        rows = []
-        for metric in names:
-            row = [metric]
-            if dev:
-                value = dev.get(f"dev/{metric}")
-                row.append(_fmt(float(value)) if value is not None else "")
-            if test:
-                value = test.get(test_prefix + metric)
-                row.append(_fmt(float(value)) if value is not None else "")
-            rows.append(row)
-        k = train_cfg.get("eval_k")
-        out += [_table(header, rows), ""]
-        out += [f"Retrieval over the whole corpus{f' (top {k})' if k else ''}, means over every judged query "
-                "(trec_eval `-c`), gains = the integer grades.", ""]
-        if len(record.evaluations) > 1:
-            metric = str(train_cfg.get("eval_metric", "ndcg@10"))
-            curve = ", ".join(f"{e.get('step')}: {_fmt(float(e[f'dev/{metric}']))}"
-                              for e in record.evaluations if f"dev/{metric}" in e)
-            if curve:
-                out += [f"{eval_split} {metric} by step: {curve}.", ""]
-    else:
-        out += ["No evaluation recorded.", ""]
 
-    out += ["## Reproduce", ""]
-    if cfg:
-        out += ["From the gradedpr repository root"
-                + ("" if record.overrides is not None else " (approximate: the run's overrides were not recorded)")
-                + ":", "", "```bash", shlex.join(_reproduce_command(record)), "```", ""]
-        out += ["or exactly the configuration below: save it as `repro/config.yaml` and run "
-                "`python scripts/train.py --config-dir repro --config-name config "
-                "hydra.run.dir=outputs/train/repro run_dir=outputs/train/repro`.",
-                "", "<details><summary>Resolved configuration</summary>", "", "```yaml",
-                yaml.safe_dump(_portable_values(cfg), sort_keys=False, allow_unicode=True).rstrip(), "```", "",
-                "</details>", "", "Local paths are shown by their last component (the card names no directory of "
-                "the machine it was written on).", ""]
-    else:
-        out += ["Not recorded (no `config.yaml` in the run directory).", ""]
+def _evaluation_context(record: TrainingRecord, dev: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The dev metrics at the checkpoint's step, the test metrics of the tested checkpoint, the dev curve."""
+    train_cfg = _train_settings(record)
+    eval_split = _eval_split(record)
+    test, test_prefix = record.test_metrics, f"{record.test_split}/"
+    if not (dev or test):
+        return {"eval_table": None}
+    names = list(dict.fromkeys(_metric_names(dev or {}, "dev/") + _metric_names(test, test_prefix)))
+    header, columns = ["measure"], []
+    if dev:
+        n = record.sizes.get(f"{eval_split}_queries")
+        header.append(f"{eval_split} (step {dev.get('step')}" + (f", {n:,} queries)" if n else ")"))
+        columns.append((dev, "dev/"))
+    if test:
+        n = record.sizes.get(f"{record.test_split}_queries")
+        header.append(f"{record.test_split} (best checkpoint" + (f", {n:,} queries)" if n else ")"))
+        columns.append((test, test_prefix))
+    rows = [[metric, *(_fmt(float(values[prefix + metric])) if values.get(prefix + metric) is not None else ""
+                       for values, prefix in columns)] for metric in names]
+    curve = None
+    if len(record.evaluations) > 1:
+        metric = str(train_cfg.get("eval_metric", "ndcg@10"))
+        points = ", ".join(f"{e.get('step')}: {_fmt(float(e[f'dev/{metric}']))}"
+                           for e in record.evaluations if f"dev/{metric}" in e)
+        curve = f"{eval_split} {metric} by step: {points}." if points else None
+    return {"eval_table": _table(header, rows), "eval_k": train_cfg.get("eval_k"), "curve": curve}
 
-    out += ["## Usage", ""]
-    path = "path/to/this/directory"
-    if st:
-        out += [
-            "With sentence-transformers (>= 6; offline, from this directory):",
-            "",
-            "```python",
-            "from sentence_transformers import SentenceTransformer",
-            "",
-            f'model = SentenceTransformer("{path}")',
-            'queries = model.encode_query(["what lowers cholesterol?"])',
-            'docs = model.encode_document(["Oat beta-glucan lowers LDL cholesterol.", "Statins and muscle pain."])',
-            "print(model.similarity(queries, docs))",
-            "```",
-            "",
-            ("`encode_query` and `encode_document` run the query and the passage encoder (a `Router` module); "
-             "plain `encode` uses the passage encoder."
-             if not settings.shared else
-             "One encoder serves both sides; `encode_query` truncates at the query length, `encode_document` "
-             "and `encode` at the passage length."),
-            "",
-            ("With gradedpr: `BiEncoder.from_pretrained(\"path/to/this/directory\", shared=True)` reads this "
-             "export, or load the checkpoint it was made from" if settings.shared else
-             "With gradedpr: load the checkpoint this export was made from")
-            + (f" (`{checkpoint_description(source)}`)" if source else "") + " with `BiEncoder.from_pretrained`.",
-            "",
-        ]
-    else:
-        out += [
-            "With gradedpr:",
-            "",
-            "```python",
-            "from gradedpr.encode import encode_texts",
-            "from gradedpr.model import BiEncoder",
-            "",
-            f'model = BiEncoder.from_pretrained("{path}")',
-            'queries = encode_texts(model, ["what lowers cholesterol?"], "query")',
-            'docs = encode_texts(model, ["Oat beta-glucan lowers LDL cholesterol.", "Statins and muscle pain."],',
-            '                    "passage")',
-            "print(queries @ docs.T)",
-            "```",
-            "",
-            "With sentence-transformers: export it first "
-            f"(`python scripts/export.py checkpoint={path} output=path/to/export`), then",
-            "",
-            "```python",
-            "from sentence_transformers import SentenceTransformer",
-            "",
-            'model = SentenceTransformer("path/to/export")',
-            'print(model.similarity(model.encode_query(["what lowers cholesterol?"]),',
-            '                       model.encode_document(["Oat beta-glucan lowers LDL cholesterol."])))',
-            "```",
-            "",
-        ]
-    out += [f"Card written by gradedpr {__version__}.", ""]
-    return "\n".join(out)
+
+def _reproduce_context(record: TrainingRecord) -> dict[str, Any]:
+    """The command that reproduces the run and its resolved configuration (local paths made portable)."""
+    if not record.config:
+        return {"config_yaml": None}
+    return {"overrides_known": record.overrides is not None, "command": shlex.join(_reproduce_command(record)),
+            "config_yaml": yaml.safe_dump(_portable_values(record.config), sort_keys=False,
+                                          allow_unicode=True).rstrip()}
+
+
+def _train_settings(record: TrainingRecord) -> dict[str, Any]:
+    return dict(record.config.get("train") or record.settings)
+
+
+def _eval_split(record: TrainingRecord) -> str:
+    return str(_train_settings(record).get("eval_split", "dev"))
 
 
 def checkpoint_card(

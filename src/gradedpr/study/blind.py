@@ -8,7 +8,9 @@ The evidence (:func:`blind_study`) is written under the study's ``docs`` directo
 can be recomputed from a clone: ``perquery/<split>/<regime>.<variant>.json`` holds every per-query value
 (the zero-shot start model's and each run's, per seed), ``summary.json`` every mean and paired test,
 ``summary.md`` the tables. Variants: ``all`` (the regime's qrels) and, for a regime with held-out documents,
-``unseen`` (only the judgments of documents no training query saw, over the queries that have at least one).
+``unseen`` (only the judgments of documents no training query saw, over the queries that have at least one)
+and, for a regime with ``top_grade: true``, ``top_grade`` (only the judgments at the highest grade: whether a
+loss ranks the best documents above the merely relevant ones).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from gradedpr.data.collection import Collection
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.data.runs import read_trec_run
-from gradedpr.data.subsets import heldout_documents, judged_elsewhere, only_documents
+from gradedpr.data.subsets import heldout_documents, judged_elsewhere, only_documents, top_grade_only
 from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.filenames import METRICS_FILE, RUN_CONFIG, RUN_FILE, TRAIN_SUMMARY
@@ -111,6 +113,8 @@ def _variants(spec: Mapping[str, Any], collection: Collection, split: str) -> di
     if heldout:
         docs = heldout_documents(list(collection.corpus.ids), float(heldout["fraction"]), int(heldout["seed"]))
         variants["unseen"] = only_documents(qrels, docs)
+    if spec.get("top_grade"):  # does the loss order the grades? nDCG@10 with the top-grade documents alone
+        variants["top_grade"] = top_grade_only(qrels)
     return variants
 
 

@@ -51,9 +51,11 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
     that order; ``logger``: the training runs' logger overrides (:func:`logger_overrides`).
 
     Every run of a regime gets the same overrides (identical budget and hyper-parameters) and the study's data
-    (or the regime's own ``data``). Without ``blind``, ``train.test_split`` too: the best-dev checkpoint is
-    evaluated once on the test split after training. A ``blind`` study's runs see dev only; their test values
-    are computed apart (:func:`gradedpr.study.blind.score_test`) once every choice is frozen.
+    (or the regime's own ``data``); ``loss_overrides`` (loss -> overrides) adds a loss's own hyper-parameters
+    (e.g. each surrogate at the temperature dev chose for it), so that several tuned losses share one regime and
+    its paired tests against the regime's ``controls``. Without ``blind``, ``train.test_split`` too: the best-dev
+    checkpoint is evaluated once on the test split after training. A ``blind`` study's runs see dev only; their
+    test values are computed apart (:func:`gradedpr.study.blind.score_test`) once every choice is frozen.
     """
     runs: list[PlannedRun] = []
     for regime, spec in regimes.items():
@@ -61,10 +63,16 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
             if not spec.get(key):
                 raise ConfigError(f"study.regimes.{regime}.{key} must be a non-empty list")
         overrides: Sequence[str] = [str(o) for o in spec.get("overrides") or []]
+        per_loss: Mapping[str, Sequence[str]] = spec.get("loss_overrides") or {}
+        unknown = sorted(set(per_loss) - {str(loss) for loss in spec["losses"]})
+        if unknown:
+            raise ConfigError(f"study.regimes.{regime}.loss_overrides: {', '.join(unknown)} not in the regime's "
+                              "losses")
         for loss in spec["losses"]:
             for seed in spec["seeds"]:
                 run_dir = Path(output) / "runs" / regime / f"{loss}-s{int(seed)}"
-                full = (*overrides, f"data={spec.get('data') or data}",
+                full = (*overrides, *[str(o) for o in per_loss.get(str(loss)) or []],
+                        f"data={spec.get('data') or data}",
                         *([] if blind else [f"train.test_split={split}"]))
                 tool = str(spec.get("tool") or "gradedpr")
                 if tool == "sentence_transformers":  # its own settings only: data and the regime's

@@ -219,7 +219,7 @@ def init_distributed(
 
 def init_from_env(timeout_s: float = DEFAULT_TIMEOUT_S, device: torch.device | None = None) -> Dist:
     """The :class:`Dist` of a process started by ``torchrun`` (``Dist()`` when ``WORLD_SIZE`` is unset or 1)."""
-    from gradedpr.utils.distributed import rank_and_world
+    from gradedpr.utils.ranks import rank_and_world
 
     try:
         rank, world = rank_and_world()

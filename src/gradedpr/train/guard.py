@@ -99,6 +99,7 @@ def apply_guard(trainer: Trainer, load_start: Callable[[], BiEncoder], dev_qrels
     aside = trainer.best_dir.with_name(TRAINED_BEST)
     if trainer.best_step not in (None, 0) and trainer.best_dir.exists():
         best_model = BiEncoder.from_pretrained(trainer.best_dir).to(trainer.model.device)
+        best_model.accel = trainer.model.accel
         best_run = retrieve_dev(best_model)
         best_result = evaluate_run(best_run, dev_qrels, [metric])
         if alphas:

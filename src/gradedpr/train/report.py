@@ -16,6 +16,8 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from gradedpr.evaluation.report import aligned_table
+
 log = logging.getLogger(__name__)
 TRAIN_LOG = "train.log"
 """The run's log file (Hydra's job logging names it after the script: ``train.log``)."""
@@ -38,16 +40,8 @@ def rounded(value: Any, decimals: int = DECIMALS) -> str:
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table: the first column left-aligned, the numbers right-aligned and rounded."""
-    cells = [[str(c) for c in columns]] + [[str(row[0])] + [rounded(v) for v in row[1:]] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-
-    def line(values: Sequence[str]) -> str:
-        first = values[0].ljust(widths[0])
-        return "  ".join([first, *(v.rjust(w) for v, w in zip(values[1:], widths[1:], strict=True))]).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(c) for c in cells[1:])])
+    """The end-of-run table: the first column as it is, the numbers rounded (:func:`rounded`)."""
+    return aligned_table(columns, [[str(row[0])] + [rounded(v) for v in row[1:]] for row in rows]).rstrip("\n")
 
 
 def metrics_table(evaluations: Sequence[Mapping[str, Any]], best_step: int | None,

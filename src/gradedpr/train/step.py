@@ -29,7 +29,6 @@ from torch import Tensor
 from gradedpr.data.collator import CollatedBatch, collate_groups
 from gradedpr.data.corpus import Corpus
 from gradedpr.data.sampler import TrainGroup
-from gradedpr.errors import ConfigError
 from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.train.distributed import Dist
@@ -88,9 +87,6 @@ class InBatchStep:
         grad_cache_chunk: int | None = None,
         bf16: bool = False,
     ) -> None:
-        if grad_cache_chunk is not None and grad_cache_chunk < 1:
-            raise ConfigError(f"train.grad_cache_chunk must be >= 1 (queries per chunk) or null, got "
-                              f"{grad_cache_chunk}")
         self.model = model
         self.corpus = corpus
         self.qrels = qrels

@@ -28,7 +28,7 @@ from gradedpr.config.resume import check_resume_settings
 from gradedpr.config.schema import TrainConfig
 from gradedpr.data.collection import Corpus
 from gradedpr.data.sampler import GroupSampler
-from gradedpr.errors import CheckpointError, ConfigError
+from gradedpr.errors import CheckpointError
 from gradedpr.filenames import TRAIN_SUMMARY, TRAINER_STATE, TRAINING_INFO
 from gradedpr.losses.registry import BoundLoss
 from gradedpr.model.biencoder import BiEncoder
@@ -84,7 +84,6 @@ class Trainer:
         dist: Dist | None = None,
     ) -> None:
         self.dist = dist or Dist()
-        check_parallel_settings(settings, self.dist.world_size, custom_step=step is not None)
         self.model = model
         self.step_fn = step or InBatchStep(model, corpus, sampler.qrels, settings.group_size, loss_fn,
                                            dist=self.dist, grad_cache_chunk=settings.grad_cache_chunk,
@@ -331,21 +330,3 @@ class Trainer:
         if math.isnan(total):  # 0.0 when resumed at max_steps (nothing left to train)
             raise FloatingPointError("training ended with a NaN loss")
         return result
-
-
-def check_parallel_settings(settings: TrainConfig, world_size: int, *, custom_step: bool = False) -> None:
-    """Refuse settings that several processes or GradCache cannot honour (one clear line each)."""
-    if settings.batch_size % world_size:
-        raise ConfigError(f"train.batch_size={settings.batch_size} (queries per step over all processes) is not "
-                          f"divisible by the world size {world_size}: use a multiple of {world_size}")
-    per_rank = settings.batch_size // world_size
-    chunk = settings.grad_cache_chunk
-    if chunk is not None and chunk > per_rank:
-        raise ConfigError(f"train.grad_cache_chunk={chunk} is larger than the {per_rank} queries each of the "
-                          f"{world_size} process(es) encodes per step (train.batch_size={settings.batch_size}): "
-                          f"use 1..{per_rank}, or null to switch GradCache off")
-    if custom_step and world_size > 1:
-        raise ConfigError("this training regime (e.g. train.regime=frozen) runs in one process only: launch it "
-                          "without torchrun (WORLD_SIZE=1)")
-    if custom_step and chunk is not None:
-        raise ConfigError("train.grad_cache_chunk works in the in-batch regime (train.regime=full) only")

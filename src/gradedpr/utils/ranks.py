@@ -1,10 +1,9 @@
-"""The process's share of a sharded job: ``RANK`` / ``WORLD_SIZE`` as ``torchrun`` sets them."""
+"""The process's share of a sharded job: ``RANK`` / ``WORLD_SIZE`` as ``torchrun`` sets them (the process group
+itself is :mod:`gradedpr.train.distributed`)."""
 
 from __future__ import annotations
 
 import os
-
-from gradedpr.utils.device import pick_device
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -17,7 +16,3 @@ def rank_and_world() -> tuple[int, int]:
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"need 0 <= RANK < WORLD_SIZE, got RANK={rank}, WORLD_SIZE={world}")
     return rank, world
-
-
-local_device = pick_device
-"""The device picker of :mod:`gradedpr.utils.device` under the name commands/train.py imports."""
