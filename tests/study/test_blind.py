@@ -141,3 +141,35 @@ def test_score_test_scores_the_selected_and_the_refused_checkpoint_once(tiny_mod
     splits = {r["split"] for r in json.loads((tmp_path / "docs" / "summary.json").read_text())["rows"]}
     assert splits == {"dev", "test", "test_no_guard"}
     assert (tmp_path / "docs" / "perquery" / "test_no_guard" / "few.all.json").is_file()
+
+
+def test_against_tests_each_loss_against_the_same_loss_of_an_earlier_regime(tmp_path: Path) -> None:
+    """``against: whole``: bounded lists' graded InfoNCE is tested against whole-corpus graded InfoNCE, the two
+    regimes' seed-averaged per-query values paired, exactly as scipy's paired t-test computes it."""
+    from scipy import stats
+
+    data = write_tiny_beir(tmp_path / "tiny")
+    output = tmp_path / "study"
+    regimes = {"whole": {"losses": ["graded_infonce"], "seeds": [1, 2]},
+               "bounded": {"losses": ["graded_infonce"], "seeds": [1, 2], "against": "whole"}}
+    runs = plan_runs(regimes, output, "tiny", "test", blind=True)
+    rng = np.random.default_rng(3)
+    for run in runs:
+        fake_run(run.run_dir, data, "dev", rng)
+    fake_run(output / "baselines" / "zeroshot", data, "dev", rng)
+    cfg = OmegaConf.create({"study": {"split": "test", "dev_split": "dev", "data": {"name": "tiny"}},
+                            "docs": str(tmp_path / "docs"), "n_permutations": 500, "permutation_seed": 0,
+                            "test": False})
+    table = blind_study(cfg, regimes, runs, output)
+    rows = {r["regime"]: r for r in json.loads((tmp_path / "docs" / "summary.json").read_text())["rows"]}
+    assert set(rows["whole"]["tests"]) == {"zeroshot"}
+    test = rows["bounded"]["tests"]["whole/graded_infonce"]
+    per_query = {name: json.loads((tmp_path / "docs" / "perquery" / "dev" / f"{name}.all.json").read_text())
+                 for name in ("whole", "bounded")}
+    means = {name: {q: np.mean([seed[q] for seed in ev["runs"]["graded_infonce"].values()])
+                    for q in ev["zeroshot"]} for name, ev in per_query.items()}
+    queries = sorted(means["whole"])
+    a, b = [means["bounded"][q] for q in queries], [means["whole"][q] for q in queries]
+    assert test["diff"] == pytest.approx(float(np.mean(a) - np.mean(b)))
+    assert test["p_t"] == pytest.approx(float(stats.ttest_rel(a, b).pvalue))
+    assert "vs whole/graded_infonce" in table.splitlines()[0]

@@ -132,9 +132,15 @@ def _summaries(runs: Sequence[PlannedRun]) -> dict[str, dict[str, Any]]:
 
 def regime_evidence(regime: str, spec: Mapping[str, Any], runs: Sequence[PlannedRun], collection: Collection,
                     zeroshot_dir: Path, split: str, n_permutations: int, seed: int,
-                    run_subdirs: Sequence[str] = ()) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+                    run_subdirs: Sequence[str] = (),
+                    other_regimes: dict[str, dict[str, Any]] | None = None,
+                    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Rows (one per loss and variant) and the per-query evidence of one regime on ``split``; each run's run file
-    is the first of ``<run_dir>/<run_subdirs>/run.trec`` that exists (default: ``<split>``)."""
+    is the first of ``<run_dir>/<run_subdirs>/run.trec`` that exists (default: ``<split>``).
+
+    ``spec["against"]`` names an earlier regime: each loss is also tested against the same loss there (e.g.
+    bounded lists against whole-corpus lists), from ``other_regimes`` (regime -> variant -> loss -> seed-mean
+    per-query values); the means of this regime are added to it."""
     rows: list[dict[str, Any]] = []
     evidence: dict[str, dict[str, Any]] = {}
     summaries = _summaries(runs)
@@ -170,7 +176,13 @@ def regime_evidence(regime: str, spec: Mapping[str, Any], runs: Sequence[Planned
                 if control != loss and control in means:
                     row["tests"][control] = paired(means[loss], means[control], n_permutations, seed,
                                                    f"{regime}/{loss} and {control}")
+            against = (other_regimes or {}).get(str(spec.get("against")), {}).get(variant, {}).get(loss)
+            if against is not None:
+                row["tests"][f"{spec['against']}/{loss}"] = paired(means[loss], against, n_permutations, seed,
+                                                                   f"{regime}/{loss} and {spec['against']}/{loss}")
             rows.append(row)
+        if other_regimes is not None:
+            other_regimes.setdefault(regime, {})[variant] = means
     return rows, evidence
 
 
@@ -182,19 +194,21 @@ def _fmt_test(test: Mapping[str, Any] | None) -> str:
 
 
 def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One table: each row's mean +- std over seeds, its tests against zero-shot and its binary controls."""
+    """One table: each row's mean +- std over seeds, its tests against zero-shot and against every control the
+    rows were tested against (one column each, in order of first appearance)."""
+    controls = list(dict.fromkeys(name for r in rows for name in r["tests"] if name != "zeroshot"))
     head = ("| split | regime | variant | loss | seeds | queries | nDCG@10 mean +- std | zero-shot | "
-            "vs zero-shot: diff, p perm / p t, W/T/L | vs graded_infonce_binary | vs nll_all | seeds < zero-shot "
-            "| guard kept start | best steps | steps | min/run |\n|---|---|---|---|---:|---:|---:|---:|---|---|---|---:"
-            "|---:|---|---|---|\n")
+            "vs zero-shot: diff, p perm / p t, W/T/L | " + "".join(f"vs {c} | " for c in controls)
+            + "seeds < zero-shot | guard kept start | best steps | steps | min/run |\n"
+            + "|---|---|---|---|---:|---:|---:|---:|---|" + "---|" * len(controls) + "---:|---:|---|---|---|\n")
     lines = []
     for r in rows:
         tests = r["tests"]
         lines.append(
             f"| {r['split']} | {r['regime']} | {r['variant']} | {r['loss']} | {len(r['seeds'])} | {r['queries']} | "
             f"{r['mean']:.4f} +- {r['std']:.4f} | {r['zeroshot']:.4f} | {_fmt_test(tests.get('zeroshot'))} | "
-            f"{_fmt_test(tests.get('graded_infonce_binary'))} | {_fmt_test(tests.get('nll_all'))} | "
-            f"{r['seeds_worse_than_zeroshot']} | {r['kept_start']} | {', '.join(map(str, r['best_steps']))} | "
+            + "".join(f"{_fmt_test(tests.get(c))} | " for c in controls)
+            + f"{r['seeds_worse_than_zeroshot']} | {r['kept_start']} | {', '.join(map(str, r['best_steps']))} | "
             f"{', '.join(map(str, r['steps']))} | {', '.join(map(str, r['minutes']))} |")
     return head + "\n".join(lines) + "\n"
 
@@ -219,6 +233,7 @@ def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs:
         views += [(split, split, [split]), (f"{split}{UNGUARDED}", split, [f"{split}{TRAINED_SUFFIX}", split])]
     for label, current, subdirs in views:
         rows_here: list[dict[str, Any]] = []
+        regime_means: dict[str, Any] = {}  # what a later regime's ``against`` compares with
         for regime, spec in regimes.items():
             members = [r for r in runs if r.regime == regime and (r.run_dir / RUN_CONFIG).is_file()]
             if not members:
@@ -235,7 +250,7 @@ def blind_study(cfg: DictConfig, regimes: Mapping[str, Mapping[str, Any]], runs:
                     list(collections[key].corpus.ids), float(heldout["fraction"]), int(heldout["seed"])))
             rows, evidence = regime_evidence(regime, spec, members, collections[key],
                                              output / "baselines" / "zeroshot", current, n_perm, perm_seed,
-                                             run_subdirs=subdirs)
+                                             run_subdirs=subdirs, other_regimes=regime_means)
             for row in rows:
                 row["split"] = label
             for variant, values in evidence.items():

@@ -19,6 +19,7 @@ from gradedpr.study.aggregate import (
 from gradedpr.study.blind import blind_study
 from gradedpr.study.plan import logger_overrides, plan_runs, seed_major
 from gradedpr.study.plots import plot_dev_curves, plot_test
+from gradedpr.study.reuse import reuse_runs
 from gradedpr.study.runner import execute, run_baselines
 from gradedpr.utils.atomic import atomic_write_text
 
@@ -43,6 +44,9 @@ def run_study(cfg: DictConfig) -> str:
     if cfg.baselines:
         run_baselines(study, output, [dev_split, split])
     if cfg.train_runs:
+        reused = reuse_runs(runs, regimes, split)  # type: ignore[arg-type]
+        if reused:
+            print(f"study: {reused} run(s) copied from the studies that trained them (regimes' reuse)")
         execute(seed_major(runs, regimes), split, python=cfg.get("python"),  # type: ignore[arg-type]
                 threads=cfg.get("threads"), jobs=int(cfg.jobs), blind=blind)
     if not cfg.get("aggregate", True):

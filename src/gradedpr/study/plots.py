@@ -74,3 +74,50 @@ def _save(fig: object, path: Path) -> None:
     with atomic_open(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=110)  # type: ignore[attr-defined]
     _figure_module().close(fig)
+
+
+def time_to_quality_points(summaries: Sequence[tuple[str, dict]], split: str = "test",
+                           variant: str = "all") -> list[dict[str, object]]:
+    """One point per study row of ``split`` / ``variant`` (``(study name, summary.json)`` pairs of blind
+    studies): minutes per run (mean over seeds, the wall time the study runner recorded), the metric's mean
+    and std over seeds; plus the zero-shot start model at 0 minutes (once)."""
+    points: list[dict[str, object]] = []
+    zeroshot: float | None = None
+    for study, summary in summaries:
+        for row in summary.get("rows", []):
+            if row.get("split") != split or row.get("variant", "all") != variant:
+                continue
+            zeroshot = float(row["zeroshot"]) if zeroshot is None else zeroshot
+            if not row.get("minutes"):
+                continue
+            points.append({"label": f"{study}: {row['regime']}/{row['loss']}", "study": study,
+                           "minutes": float(np.mean(row["minutes"])), "mean": float(row["mean"]),
+                           "std": float(row.get("std") or 0.0), "seeds": len(row.get("per_seed") or [])})
+    if zeroshot is not None:
+        points.insert(0, {"label": "zero-shot start model", "study": "", "minutes": 0.0, "mean": zeroshot,
+                          "std": 0.0, "seeds": 0})
+    return points
+
+
+def plot_time_to_quality(points: Sequence[dict[str, object]], path: Path, measure: str = "nDCG@10",
+                         split: str = "test") -> None:
+    """Scatter: the metric on ``split`` against minutes per run, error bars = std over seeds, one colour per
+    study, every point labelled."""
+    plt = _figure_module()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    studies = list(dict.fromkeys(str(p["study"]) for p in points))
+    colours = {s: plt.get_cmap("tab10")(i) for i, s in enumerate(studies)}
+    for point in points:
+        ax.errorbar([point["minutes"]], [point["mean"]], yerr=[point["std"]], fmt="o", capsize=3,
+                    color=colours[str(point["study"])])
+        ax.annotate(str(point["label"]), (float(point["minutes"]), float(point["mean"])),  # type: ignore[arg-type]
+                    textcoords="offset points", xytext=(4, 3), fontsize=6)
+    for study in studies:
+        if study:
+            ax.plot([], [], "o", color=colours[study], label=study)
+    ax.set_xlabel("minutes per run on this machine (2 CPU cores, 2 runs at a time)")
+    ax.set_ylabel(f"{split} {measure} (mean over seeds)")
+    ax.set_title(f"Time to quality: {split} {measure} against training time")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    _save(fig, path)

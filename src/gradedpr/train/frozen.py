@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 Candidates = Literal["corpus", "topk"]
 Search = Literal["exact", "hnsw"]
-CANDIDATES: tuple[Candidates, ...] = ("corpus", "topk")
 SEARCH_BLOCK = 65536
 """Store rows scored at a time by the top-k search (bounds its memory)."""
 HNSW_FOR_TRAINING = {"M": 16, "ef_construction": 40, "ef_search": 128}
@@ -132,14 +131,7 @@ class FrozenPassageStep:
         correct: bool = False,
         search: Search = "exact",
     ) -> None:
-        if candidates not in CANDIDATES:
-            raise ConfigError(f"train.frozen.candidates must be one of {CANDIDATES}, got {candidates!r}")
-        if topk < 1:
-            raise ConfigError(f"train.frozen.topk must be >= 1, got {topk}")
-        if max_judged is not None and max_judged < 1:
-            raise ConfigError(f"train.frozen.max_judged must be >= 1 or null, got {max_judged}")
-        if random_negatives < 0:
-            raise ConfigError(f"train.frozen.random must be >= 0, got {random_negatives}")
+        # the settings were checked once, by the schema (FrozenConfig); only the store is checked here
         if store.num_rows != len(corpus):
             raise CheckpointError(f"{store.directory}: {store.num_rows} rows for a corpus of {len(corpus)}")
         self.model = model
