@@ -32,7 +32,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +199,7 @@ def _qrels_text(rows: list[tuple[str, str, int]]) -> str:
     return QRELS_HEADER + "".join(f"{q}\t{d}\t{g}\n" for q, d, g in rows)
 
 
-def _check_known(qrels: _Qrels, queries: dict[str, str], docs: set[str]) -> None:
+def _check_known(qrels: _Qrels, queries: Mapping[str, str], docs: set[str]) -> None:
     for (qid, doc, _), line in zip(qrels.rows, qrels.lines, strict=True):
         if qid not in queries:
             raise DataError(f"unknown query id {qid!r}", qrels.path, line)
@@ -215,6 +215,71 @@ def check_output(output: Path) -> None:
         if any(output.iterdir()) and not PREPARED.is_marked(output):
             raise DataError(f"exists and was not written by prepare_nfcorpus (no {MARKER_FILE}); "
                             "refusing to overwrite it", output)
+
+
+Rows = list[tuple[str, str, int]]
+
+
+def _graded_rows(split: str, beir_qrels: _Qrels, original: Path, queries: Mapping[str, str], docs: set[str],
+                 original_files: dict[str, str]) -> Rows:
+    """BEIR's rows of ``split`` in BEIR's order with the original 2-1-0 grade (BEIR flattened train to 1; dev
+    and test must agree with the originals); every pair must have a grade > 0 there, and vice versa."""
+    two_path = _find_original(original, f"{split}.2-1-0.qrel", required=True)
+    assert two_path is not None
+    original_files[f"{split}.2-1-0.qrel"] = str(two_path)
+    originals = _Qrels.read(two_path, iter_trec_qrels(two_path)).grades()
+    graded = {pair: value for pair, value in originals.items() if value[0] > 0}
+    rows = []
+    for (qid, doc, grade), line in zip(beir_qrels.rows, beir_qrels.lines, strict=True):
+        if (qid, doc) not in graded:
+            raise DataError(f"({qid}, {doc}) has no grade > 0 in {two_path}", beir_qrels.path, line)
+        original_grade = graded[(qid, doc)][0]
+        if split != "train" and grade != original_grade:
+            raise DataError(f"grade {grade} of ({qid}, {doc}) differs from {original_grade} in {two_path}",
+                            beir_qrels.path, line)
+        rows.append((qid, doc, original_grade))
+    beir_pairs = {(q, d) for q, d, _ in beir_qrels.rows}
+    for pair, (_, line) in graded.items():
+        if pair not in beir_pairs:
+            raise DataError(f"({pair[0]}, {pair[1]}) is judged here but not in {beir_qrels.path}", two_path, line)
+    _check_known(_Qrels(beir_qrels.path, rows, beir_qrels.lines), queries, docs)
+    return rows
+
+
+def _three_level_rows(split: str, main: Rows, original: Path, queries: dict[str, str], docs: set[str],
+                      original_files: dict[str, str]) -> Rows | None:
+    """The 3-2-1 judgments of ``split`` as they are (None without the file); each must be the main grade + 1
+    and each grade >= 2 must be judged in the main qrels. Queries only these files judge are added to
+    ``queries`` from ``*.titles.queries``."""
+    three_path = _find_original(original, f"{split}.3-2-1.qrel", required=False)
+    if three_path is None:
+        return None
+    original_files[f"{split}.3-2-1.qrel"] = str(three_path)
+    qrels = _Qrels.read(three_path, iter_trec_qrels(three_path))
+    levels = qrels.grades()
+    for qid, doc, grade in main:
+        value = levels.get((qid, doc))
+        if value is None or value[0] != grade + 1:
+            found = "absent" if value is None else f"grade {value[0]} at line {value[1]}"
+            raise DataError(f"({qid}, {doc}) has main grade {grade} but is {found} here (expected {grade + 1})",
+                            three_path)
+    main_pairs = {(q, d) for q, d, _ in main}
+    for (qid, doc), (grade, line) in levels.items():
+        if grade >= 2 and (qid, doc) not in main_pairs:
+            raise DataError(f"({qid}, {doc}) has grade {grade} here but is not judged in the 2-1-0 file",
+                            three_path, line)
+    missing = sorted({q for q, _, _ in qrels.rows if q not in queries})
+    if missing:
+        titles = _find_original(original, f"{split}.titles.queries", required=True)
+        assert titles is not None
+        original_files[f"{split}.titles.queries"] = str(titles)
+        texts = _title_queries(titles)
+        for qid in missing:
+            if qid not in texts:
+                raise DataError(f"query {qid!r} of {three_path} has no text here", titles)
+            queries[qid] = texts[qid]
+    _check_known(qrels, queries, docs)
+    return qrels.rows
 
 
 def prepare_nfcorpus(
@@ -245,63 +310,14 @@ def prepare_nfcorpus(
                                          iter_beir_qrels(folder / "qrels" / f"{split}.tsv")) for split in SPLITS}
         beir_queries = dict(queries)
 
-        main: dict[str, list[tuple[str, str, int]]] = {}
-        three: dict[str, list[tuple[str, str, int]]] = {}
         original_files: dict[str, str] = {}
+        main = {split: _graded_rows(split, beir_qrels[split], original_path, queries, docs, original_files)
+                for split in SPLITS}
+        three: dict[str, list[tuple[str, str, int]]] = {}
         for split in SPLITS:
-            split_qrels = beir_qrels[split]
-            two_path = _find_original(original_path, f"{split}.2-1-0.qrel", required=True)
-            assert two_path is not None
-            original_files[f"{split}.2-1-0.qrel"] = str(two_path)
-            originals = _Qrels.read(two_path, iter_trec_qrels(two_path)).grades()
-            graded = {pair: value for pair, value in originals.items() if value[0] > 0}
-            rows = []
-            for (qid, doc, grade), line in zip(split_qrels.rows, split_qrels.lines, strict=True):
-                if (qid, doc) not in graded:
-                    raise DataError(f"({qid}, {doc}) has no grade > 0 in {two_path}", split_qrels.path, line)
-                original_grade = graded[(qid, doc)][0]
-                if split != "train" and grade != original_grade:
-                    raise DataError(f"grade {grade} of ({qid}, {doc}) differs from {original_grade} in {two_path}",
-                                    split_qrels.path, line)
-                rows.append((qid, doc, original_grade))
-            beir_pairs = {(q, d) for q, d, _ in split_qrels.rows}
-            for pair, (_, line) in graded.items():
-                if pair not in beir_pairs:
-                    raise DataError(f"({pair[0]}, {pair[1]}) is judged here but not in {split_qrels.path}",
-                                    two_path, line)
-            _check_known(_Qrels(split_qrels.path, rows, split_qrels.lines), queries, docs)
-            main[split] = rows
-
-        for split in SPLITS:
-            three_path = _find_original(original_path, f"{split}.3-2-1.qrel", required=False)
-            if three_path is None:
-                continue
-            original_files[f"{split}.3-2-1.qrel"] = str(three_path)
-            qrels = _Qrels.read(three_path, iter_trec_qrels(three_path))
-            levels = qrels.grades()
-            for qid, doc, grade in main[split]:
-                value = levels.get((qid, doc))
-                if value is None or value[0] != grade + 1:
-                    found = "absent" if value is None else f"grade {value[0]} at line {value[1]}"
-                    raise DataError(f"({qid}, {doc}) has main grade {grade} but is {found} here (expected {grade + 1})",
-                                    three_path)
-            main_pairs = {(q, d) for q, d, _ in main[split]}
-            for (qid, doc), (grade, line) in levels.items():
-                if grade >= 2 and (qid, doc) not in main_pairs:
-                    raise DataError(f"({qid}, {doc}) has grade {grade} here but is not judged in the 2-1-0 file",
-                                    three_path, line)
-            missing = sorted({q for q, _, _ in qrels.rows if q not in queries})
-            if missing:
-                titles = _find_original(original_path, f"{split}.titles.queries", required=True)
-                assert titles is not None
-                original_files[f"{split}.titles.queries"] = str(titles)
-                texts = _title_queries(titles)
-                for qid in missing:
-                    if qid not in texts:
-                        raise DataError(f"query {qid!r} of {three_path} has no text here", titles)
-                    queries[qid] = texts[qid]
-            _check_known(qrels, queries, docs)
-            three[split] = qrels.rows
+            rows = _three_level_rows(split, main[split], original_path, queries, docs, original_files)
+            if rows is not None:
+                three[split] = rows
 
     outputs: dict[str, bytes] = {"corpus.jsonl": "".join(corpus_lines).encode("utf-8")}
     outputs["queries.jsonl"] = "".join(
