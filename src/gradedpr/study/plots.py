@@ -79,8 +79,10 @@ def _save(fig: object, path: Path) -> None:
 def time_to_quality_points(summaries: Sequence[tuple[str, dict]], split: str = "test",
                            variant: str = "all") -> list[dict[str, object]]:
     """One point per study row of ``split`` / ``variant`` (``(study name, summary.json)`` pairs of blind
-    studies): minutes per run (mean over seeds, the wall time the study runner recorded), the metric's mean
-    and std over seeds; plus the zero-shot start model at 0 minutes (once)."""
+    studies): the median over seeds of the minutes per run the study runner recorded (a median, because one
+    seed may have shared the machine with other work), the metric's mean and std over seeds; plus the
+    zero-shot start model at 0 minutes. Rows scored on other judgments than the first row's (another zero-shot
+    value, e.g. 3-level qrels) are left out: their values are not comparable."""
     points: list[dict[str, object]] = []
     zeroshot: float | None = None
     for study, summary in summaries:
@@ -88,10 +90,10 @@ def time_to_quality_points(summaries: Sequence[tuple[str, dict]], split: str = "
             if row.get("split") != split or row.get("variant", "all") != variant:
                 continue
             zeroshot = float(row["zeroshot"]) if zeroshot is None else zeroshot
-            if not row.get("minutes"):
+            if not row.get("minutes") or abs(float(row["zeroshot"]) - zeroshot) > 1e-9:
                 continue
             points.append({"label": f"{study}: {row['regime']}/{row['loss']}", "study": study,
-                           "minutes": float(np.mean(row["minutes"])), "mean": float(row["mean"]),
+                           "minutes": float(np.median(row["minutes"])), "mean": float(row["mean"]),
                            "std": float(row.get("std") or 0.0), "seeds": len(row.get("per_seed") or [])})
     if zeroshot is not None:
         points.insert(0, {"label": "zero-shot start model", "study": "", "minutes": 0.0, "mean": zeroshot,
@@ -115,7 +117,7 @@ def plot_time_to_quality(points: Sequence[dict[str, object]], path: Path, measur
     for study in studies:
         if study:
             ax.plot([], [], "o", color=colours[study], label=study)
-    ax.set_xlabel("minutes per run on this machine (2 CPU cores, 2 runs at a time)")
+    ax.set_xlabel("minutes per run, median over seeds (this machine: 2 CPU cores, 2 runs at a time)")
     ax.set_ylabel(f"{split} {measure} (mean over seeds)")
     ax.set_title(f"Time to quality: {split} {measure} against training time")
     ax.legend(fontsize=8, loc="lower right")
