@@ -29,7 +29,8 @@ def test_every_planned_run_composes_into_valid_settings(name: str, tmp_path: Pat
         assert isinstance(regimes, dict)
         for spec in regimes.values():
             spec["overrides"] = [*(study.get("overrides") or []), *(spec.get("overrides") or [])]
-        runs = plan_runs(regimes, tmp_path, str(study.data.name), str(study.split), blind=bool(study.get("blind", False)))
+        runs = plan_runs(regimes, tmp_path, str(study.data.name), str(study.split),
+                         blind=bool(study.get("blind", False)))
         assert runs
         for run in runs:
             if run.tool != "gradedpr":
