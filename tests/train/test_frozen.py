@@ -165,15 +165,15 @@ def test_shared_encoder_cannot_be_frozen(tiny_model_dir: Path) -> None:
         freeze_passage_encoder(model)
 
 
-def test_bad_frozen_settings(setup: tuple) -> None:
-    model, corpus, emb_dir = setup
-    store = frozen_store(model, corpus, emb_dir, show_progress=False)
-    with pytest.raises(ValueError, match="candidates"):
-        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="all")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="topk"):
-        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), topk=0)
-    with pytest.raises(ValueError, match="max_judged"):
-        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), max_judged=0)
+def test_bad_frozen_settings_are_refused_once_by_the_schema() -> None:
+    """train.frozen.* is checked by FrozenConfig (the one owner); the step trusts the validated settings."""
+    from gradedpr.config.schema import FrozenConfig
+
+    for bad, key in (({"candidates": "all"}, "train.frozen.candidates"), ({"topk": 0}, "train.frozen.topk"),
+                     ({"max_judged": 0}, "train.frozen.max_judged"), ({"random": -1}, "train.frozen.random"),
+                     ({"search": "ivf"}, "train.frozen.search")):
+        with pytest.raises(ValueError, match=key):
+            FrozenConfig(**bad)  # type: ignore[arg-type]
 
 
 def test_random_documents_widen_the_topk_lists(setup: tuple) -> None:
@@ -191,8 +191,6 @@ def test_random_documents_widen_the_topk_lists(setup: tuple) -> None:
         assert set(small.rows[b][small.mask[b]].tolist()) <= set(rows)
         assert len(rows) > int(small.mask[b].sum())  # some random documents were added
         assert big.labels[b][big.mask[b]].tolist() == [QRELS[group.qid].get(IDS[r], 0) for r in rows]
-    with pytest.raises(ValueError, match="random"):
-        FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), random_negatives=-1)
 
 
 @pytest.mark.parametrize("loss", ["listnet", "nll", "lambdaloss"])
@@ -301,3 +299,21 @@ def test_bounded_list_settings_are_checked() -> None:
         FrozenConfig(candidates="topk", correct=True)  # nothing drawn, nothing to correct
     with pytest.raises(ValueError, match=r"train\.frozen\.search"):
         FrozenConfig(search="ivf")
+
+
+def test_exact_topk_merged_over_store_blocks_equals_brute_force(setup: tuple,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is scanned in blocks (bounded memory) and FAISS's result heap merges them: same rows as a
+    brute-force ranking of the whole matrix."""
+    import gradedpr.train.frozen as frozen
+
+    model, corpus, emb_dir = setup
+    store = frozen_store(model, corpus, emb_dir, show_progress=False)
+    monkeypatch.setattr(frozen, "SEARCH_BLOCK", 5)  # several blocks even for a tiny corpus
+    step = FrozenPassageStep(model, store, corpus, QRELS, get_loss("listnet"), candidates="topk", topk=4)
+    q = torch.tensor(encode_texts(model, ["apple pie", "space rocket", "river fish"], "query"))
+    scores = q.numpy() @ store.load().T
+    brute = np.argsort(-scores, axis=1, kind="stable")[:, :4]
+    found = step.topk_rows(q)
+    for row in range(len(q)):  # as sets of scores: ties may order differently
+        assert sorted(scores[row, found[row]].tolist()) == pytest.approx(sorted(scores[row, brute[row]].tolist()))

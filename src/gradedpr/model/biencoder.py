@@ -164,6 +164,10 @@ class BiEncoder(nn.Module):
         """The [B, M] score matrix: inner products (cosines when normalised) divided by the temperature."""
         return query_emb @ passage_emb.T / self.config.temperature
 
+    def score_lists(self, query_emb: Tensor, passage_emb: Tensor) -> Tensor:
+        """The [B, L] scores of each query [B, H] against its own list of passages [B, L, H], as :meth:`score`."""
+        return torch.einsum("bh,blh->bl", query_emb, passage_emb) / self.config.temperature
+
 
 def _quiet_transformers() -> None:
     """Loading reports and weight-loading bars are noise in a CLI that prints its own progress."""

@@ -190,19 +190,13 @@ class FrozenPassageStep:
         if self.ann is not None:
             _, found = self.ann.search(np.ascontiguousarray(q, dtype=np.float32), self.topk)
             return np.asarray(found, dtype=np.int64)
-        best_scores = np.full((len(q), 0), -np.inf, dtype=np.float32)
-        best_rows = np.zeros((len(q), 0), dtype=np.int64)
+        heap = faiss.ResultHeap(len(q), self.topk, keep_max=True)  # FAISS's exact top-k, merged block by block
         for start, block in self.store.iter_chunks(SEARCH_BLOCK):
-            scores = q @ block.T
-            keep = min(self.topk, scores.shape[1])
-            part = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
-            best_scores = np.concatenate([best_scores, np.take_along_axis(scores, part, 1)], axis=1)
-            best_rows = np.concatenate([best_rows, part + start], axis=1)
-            if best_scores.shape[1] > self.topk:
-                top = np.argpartition(-best_scores, self.topk - 1, axis=1)[:, : self.topk]
-                best_scores = np.take_along_axis(best_scores, top, 1)
-                best_rows = np.take_along_axis(best_rows, top, 1)
-        return best_rows
+            scores, rows = faiss.knn(np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(block),
+                                     min(self.topk, len(block)), metric=faiss.METRIC_INNER_PRODUCT)
+            heap.add_result(scores, rows + start)
+        heap.finalize()
+        return np.asarray(heap.I, dtype=np.int64)
 
     def topk_lists(self, groups: Sequence[TrainGroup], query_emb: Tensor) -> FrozenLists:
         """Per query: its top-grade document, other judged documents (capped), then its top-k documents."""
@@ -273,7 +267,7 @@ class FrozenPassageStep:
         vectors = np.ascontiguousarray(self.rows_on_disk[unique])
         passages = torch.from_numpy(vectors).to(query_emb.device)[torch.from_numpy(inverse)]
         passages = passages.view(*lists.rows.shape, -1)
-        return torch.einsum("bh,blh->bl", query_emb, passages) / self.model.config.temperature
+        return self.model.score_lists(query_emb, passages)
 
     def __call__(self, groups: Sequence[TrainGroup]) -> Tensor:
         queries = [g.query for g in groups]
