@@ -43,3 +43,33 @@ def test_runner_resumes_interrupted_runs_and_skips_finished_ones(tmp_path: Path)
     assert not any(a.startswith("resume_from=") for a in started) and "train.test_split=test" not in started
     assert not (done.run_dir / "argv.json").exists()  # finished: not run again
     assert all(is_finished(r, "test", blind=True) for r in runs)
+
+
+def test_a_second_stage_starts_from_the_first_stages_checkpoint_once_it_finished(tmp_path: Path) -> None:
+    """``start_from``: each run of the second stage starts from the same loss and seed's selected checkpoint of
+    the first, and only once that run finished (with two jobs, the first stage's run is not yet done when a slot
+    is free); a second stage whose first stage fails is reported, not started."""
+    import pytest
+
+    from gradedpr.errors import ConfigError
+
+    fake = tmp_path / "fake_python"
+    fake.write_text(FAKE_TRAIN.format(python=sys.executable).replace(
+        'print("trained")', 'import time; time.sleep(0.3 if "stage=1" in args else 0)\nprint("trained")'))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    regimes = {"two": {"overrides": ["stage=2"], "losses": ["nll"], "seeds": [1], "start_from": "one"},
+               "one": {"overrides": ["stage=1"], "losses": ["nll"], "seeds": [1]}}
+    second, first = plan_runs(regimes, tmp_path / "study", "toy", "test", blind=True)
+    assert second.after == first.run_dir
+    execute([second, first], "test", python=str(fake), jobs=2, blind=True)  # the second stage listed first
+    argv = json.loads((second.run_dir / "argv.json").read_text())
+    assert f"model.name_or_path={first.run_dir / 'checkpoints' / 'best'}" in argv
+    assert (first.run_dir / "train_summary.json").stat().st_mtime <= (second.run_dir / "argv.json").stat().st_mtime
+    with pytest.raises(ConfigError, match="start_from='nowhere': not another regime"):
+        plan_runs({"two": {"losses": ["nll"], "seeds": [1], "start_from": "nowhere"}}, tmp_path, "toy", "test")
+    broken = tmp_path / "broken_python"
+    broken.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(3)\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
+    again = plan_runs(regimes, tmp_path / "again", "toy", "test", blind=True)
+    with pytest.raises(RuntimeError, match="2 study run"):
+        execute(again, "test", python=str(broken), jobs=2, blind=True)

@@ -279,8 +279,9 @@ class TrainConfig:
         optional_at_least("train.query_subset", self.query_subset, 1, none="null = all training queries")
         if isinstance(self.heldout_docs, bool) or not 0 <= self.heldout_docs < 1:
             raise fail("train.heldout_docs", self.heldout_docs, "must be in [0, 1)")
-        if self.heldout_docs and self.regime != "frozen":
-            raise fail("train.heldout_docs", self.heldout_docs, "needs train.regime=frozen (the lists are the corpus)")
+        if self.heldout_docs and self.regime != "frozen" and self.negatives != "random":
+            raise fail("train.heldout_docs", self.heldout_docs, "needs train.regime=frozen or train.negatives=random "
+                       "(mined negatives could hold the held-out documents)")
         for alpha in self.interpolate:
             if isinstance(alpha, bool) or not 0 < alpha < 1:
                 raise fail("train.interpolate", list(self.interpolate), "mixing weights must be in (0, 1)")

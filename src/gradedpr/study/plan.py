@@ -21,6 +21,7 @@ class PlannedRun:
     run_dir: Path
     tool: str = "gradedpr"  # or sentence_transformers (scripts/st_baseline.py)
     logger: tuple[str, ...] = ("logger=none",)  # the training runs' logger overrides (see :func:`logger_overrides`)
+    after: Path | None = None  # a run that must finish first (its checkpoints/best is this run's start model)
 
     @property
     def name(self) -> str:
@@ -53,7 +54,10 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
     Every run of a regime gets the same overrides (identical budget and hyper-parameters) and the study's data
     (or the regime's own ``data``); ``loss_overrides`` (loss -> overrides) adds a loss's own hyper-parameters
     (e.g. each surrogate at the temperature dev chose for it), so that several tuned losses share one regime and
-    its paired tests against the regime's ``controls``. Without ``blind``, ``train.test_split`` too: the best-dev
+    its paired tests against the regime's ``controls``; ``start_from: <regime>`` starts each run from the
+    selected checkpoint (``checkpoints/best``) of the same loss and seed in that regime, once that run has
+    finished (a two-stage recipe: the frozen regime, then both encoders from its query encoder). Without
+    ``blind``, ``train.test_split`` too: the best-dev
     checkpoint is evaluated once on the test split after training. A ``blind`` study's runs see dev only; their
     test values are computed apart (:func:`gradedpr.study.blind.score_test`) once every choice is frozen.
     """
@@ -71,13 +75,21 @@ def plan_runs(regimes: Mapping[str, Mapping[str, Any]], output: str | Path, data
         for loss in spec["losses"]:
             for seed in spec["seeds"]:
                 run_dir = Path(output) / "runs" / regime / f"{loss}-s{int(seed)}"
+                after = None
+                if spec.get("start_from"):
+                    source = str(spec["start_from"])
+                    if source not in regimes or source == regime:
+                        raise ConfigError(f"study.regimes.{regime}.start_from={source!r}: not another regime of "
+                                          "the study")
+                    after = Path(output) / "runs" / source / f"{loss}-s{int(seed)}"
                 full = (*overrides, *[str(o) for o in per_loss.get(str(loss)) or []],
+                        *([f"model.name_or_path={after / 'checkpoints' / 'best'}"] if after else []),
                         f"data={spec.get('data') or data}",
                         *([] if blind else [f"train.test_split={split}"]))
                 tool = str(spec.get("tool") or "gradedpr")
                 if tool == "sentence_transformers":  # its own settings only: data and the regime's
                     full = (f"data={spec.get('data') or data}", *[str(o) for o in spec.get("st_overrides") or []])
-                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir, tool, tuple(logger)))
+                runs.append(PlannedRun(regime, str(loss), int(seed), full, run_dir, tool, tuple(logger), after))
     return runs
 
 

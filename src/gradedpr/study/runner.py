@@ -47,7 +47,8 @@ def execute(
     runs: Sequence[PlannedRun], split: str, python: str | None = None, threads: int | None = None, jobs: int = 1,
     blind: bool = False,
 ) -> None:
-    """Run every unfinished run, ``jobs`` at a time; each run's output goes to ``run_dir/train.log``.
+    """Run every unfinished run, ``jobs`` at a time; each run's output goes to ``run_dir/train.log``. A run with
+    ``after`` starts once that run has finished (its ``train_summary.json``).
 
     ``threads`` sets OMP/MKL threads per run: on a CPU, ``jobs x threads`` should not exceed the cores (more
     threads than cores makes every run several times slower, not faster).
@@ -66,7 +67,17 @@ def execute(
     pending = list(todo)
     while pending or running:
         while pending and len(running) < jobs:
-            run = pending.pop(0)
+            ready = [r for r in pending if r.after is None or (r.after / TRAIN_SUMMARY).is_file()]
+            if not ready:
+                if running:  # waiting for the runs whose checkpoints they start from
+                    break
+                for run in pending:  # nothing left that could finish their start models
+                    failed.append(run.name)
+                    print(f"{run.name}: NOT RUN, its start model {run.after} did not finish", flush=True)
+                pending.clear()
+                break
+            run = ready[0]
+            pending.remove(run)
             run.run_dir.mkdir(parents=True, exist_ok=True)
             last = run.run_dir / "checkpoints" / "last"
             resume = (last / TRAINER_STATE).is_file()  # an interrupted run continues from its last checkpoint

@@ -10,7 +10,7 @@ store (:class:`~gradedpr.train.frozen.FrozenPassageStep`); its groups only pick 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +59,10 @@ def prepare_regime(app: TrainApp, model: BiEncoder, collection: Collection, view
     else:
         negatives = build_negative_source(t.negatives, collection.corpus, view.queries, depth=t.negatives_depth,
                                           run_file=t.negatives_run_file, data_negatives=collection.negatives)
-    sampler = GroupSampler(view.queries, view.qrels, collection.corpus.ids, negatives, group_size=t.group_size,
+    ids: Sequence[str] = collection.corpus.ids
+    if view.heldout:  # unseen documents: never a positive (training_view) nor a random negative (here)
+        ids = [d for d in ids if d not in view.heldout]
+    sampler = GroupSampler(view.queries, view.qrels, ids, negatives, group_size=t.group_size,
                            max_positives=t.max_positives, seed=app.seed)
     refresh = None
     if t.negatives_refresh_every:
