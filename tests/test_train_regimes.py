@@ -52,8 +52,10 @@ def test_full_regime_with_model_negatives_refreshed(tiny_model_dir: Path, tmp_pa
     run_dir = tmp_path / "full"
     out = run_script("train.py", *common(data, tiny_model_dir, run_dir), "train.group_size=3",
                      "train.negatives=model", "train.negatives_depth=8", "train.negatives_refresh_every=2",
-                     "train.eval_passage_max_length=32", "train.test_passage_max_length=64")
+                     "train.eval_passage_max_length=32", "train.test_passage_max_length=64", "train.dev_pool=2")
     assert "re-mining negatives" in out
+    pool = json.loads((run_dir / "dev_pool.json").read_text())  # dev ranked a fixed pool, test the whole corpus
+    assert pool["k"] == 2 and f"dev pool: {len(pool['docs'])} of 36 documents" in out
     check_test_outputs(run_dir)
     assert json.loads((run_dir / "test" / "metrics.json").read_text())["extra"]["model"]["passage_max_length"] == 64
 

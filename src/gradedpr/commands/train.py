@@ -33,6 +33,7 @@ from gradedpr.data.from_config import collection_from_config
 from gradedpr.filenames import RUN_CONFIG
 from gradedpr.losses import get_loss
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.train.dev_pool import dev_pool
 from gradedpr.train.distributed import Dist, init_from_env, shutdown
 from gradedpr.train.finish import train_and_finish
 from gradedpr.train.loggers import MetricsLogger
@@ -105,7 +106,9 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
     if settings.epochs is not None:
         log.info("schedule: %g epochs of %d training queries = %d steps (cap %d), dev every %d steps",
                  settings.epochs, len(parts.sampler), settings.max_steps, t.max_steps, settings.eval_every)
-    retrieval = SplitRetrieval(collection, settings, parts.frozen_index)
+    pools = {t.eval_split: dev_pool(run_dir, model, collection, t.eval_split, t.dev_pool, t.eval_batch_size)
+             } if t.dev_pool and dist.is_main else {}
+    retrieval = SplitRetrieval(collection, settings, parts.frozen_index, pools)
     trainer = Trainer(model, parts.sampler, collection.corpus, loss_fn, settings, run_dir,
                       evaluate=retrieval.evaluator(t.eval_split), show_progress=show, step=parts.step,
                       refresh=parts.refresh, refresh_every=t.negatives_refresh_every, dist=dist)

@@ -206,6 +206,9 @@ class TrainConfig:
     freeze_word_embeddings: bool = False  # true = keep the token embedding matrix fixed
     eval_passage_max_length: int | None = None  # passage tokens at dev evaluation (null = model.passage_max_length)
     test_passage_max_length: int | None = None  # passage tokens at the test evaluation (null = the dev length)
+    dev_pool: int | None = None  # full regime: dev ranks a pool fixed before training (each dev query's top k under
+    #                              the start model + its judged documents), re-encoding only the pool's passages;
+    #                              null = the whole corpus at every dev evaluation (test is always the whole corpus)
     negatives: str = "random"  # random | bm25 | run | data | model (mined by the start model)
     negatives_refresh_every: int = 0  # negatives=model: re-mine with the current model every k steps (0 = never)
     negatives_depth: int = 50  # draw negatives from the top-k of the source
@@ -277,6 +280,10 @@ class TrainConfig:
         if self.eval_every_epochs is not None and self.epochs is None:
             raise fail("train.eval_every_epochs", self.eval_every_epochs, "needs train.epochs")
         optional_at_least("train.query_subset", self.query_subset, 1, none="null = all training queries")
+        optional_at_least("train.dev_pool", self.dev_pool, 1, none="null = the whole corpus")
+        if self.dev_pool is not None and self.regime == "frozen":
+            raise fail("train.dev_pool", self.dev_pool, "needs train.regime=full (the frozen regime's passages never "
+                       "change: its dev search is already one fixed index)")
         if isinstance(self.heldout_docs, bool) or not 0 <= self.heldout_docs < 1:
             raise fail("train.heldout_docs", self.heldout_docs, "must be in [0, 1)")
         if self.heldout_docs and self.regime != "frozen" and self.negatives != "random":

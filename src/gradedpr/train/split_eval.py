@@ -2,7 +2,8 @@
 
 The frozen regime searches its fixed passage index; the other regimes encode the corpus with the current
 passage encoder (again only when the passages changed: :class:`~gradedpr.index.retrieval.FlatIndexCache`), at
-``train.eval_passage_max_length`` for dev and ``train.test_passage_max_length`` for test.
+``train.eval_passage_max_length`` for dev and ``train.test_passage_max_length`` for test; with
+``train.dev_pool`` dev encodes only its fixed candidate pool (:mod:`gradedpr.train.dev_pool`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from gradedpr.types import Run
 class SplitRetrieval:
     """Runs and mean metrics of a split's queries under a model, as a training run scores them."""
 
-    def __init__(self, collection: Collection, t: TrainConfig, frozen_index: DenseIndex | None = None) -> None:
+    def __init__(self, collection: Collection, t: TrainConfig, frozen_index: DenseIndex | None = None,
+                 pools: Mapping[str, Collection] | None = None) -> None:
         self.collection = collection
+        self.pools = dict(pools or {})  # split -> the same collection over a fixed candidate pool (train.dev_pool)
         self.t = t
         self.frozen_index = frozen_index
         self.measures = list(dict.fromkeys([*DEFAULT_MEASURES, t.eval_metric]))  # with the metric that picks
@@ -42,8 +45,8 @@ class SplitRetrieval:
             return retrieve(model, self.collection, split, k=t.eval_k, index=self.frozen_index,
                             batch_size=t.eval_batch_size, show_progress=False)
         with passage_length(model, self.passage_length(split)):
-            return retrieve(model, self.collection, split, k=t.eval_k, batch_size=t.eval_batch_size,
-                            show_progress=False, cache=self.cache)
+            return retrieve(model, self.pools.get(split, self.collection), split, k=t.eval_k,
+                            batch_size=t.eval_batch_size, show_progress=False, cache=self.cache)
 
     def evaluator(self, split: str) -> Callable[[BiEncoder], Mapping[str, float]]:
         """The mean metrics of ``split`` under a model (the trainer's dev evaluation)."""
