@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tiny_beir import write_tiny_beir
 
 from gradedpr.config.schema import TrainConfig
 from gradedpr.data.collection import load_collection
@@ -16,6 +15,7 @@ from gradedpr.index.retrieval import retrieve
 from gradedpr.model.biencoder import BiEncoder
 from gradedpr.train.dev_pool import POOL_FILE, dev_pool, pool_documents
 from gradedpr.train.split_eval import SplitRetrieval
+from tiny_beir import write_tiny_beir
 
 
 def test_pool_is_top_k_plus_judged_and_fixed_across_a_resume(tiny_model_dir: Path, tmp_path: Path) -> None:
