@@ -53,9 +53,9 @@ def test_dev_retrieval_ranks_the_pool_and_test_the_whole_corpus(tiny_model_dir: 
 
 
 def test_dev_pool_needs_the_full_regime() -> None:
-    with pytest.raises(ValueError, match="train.dev_pool=100: needs train.regime=full"):
+    with pytest.raises(ValueError, match=r"train\.dev_pool=100: needs train\.regime=full"):
         TrainConfig(regime="frozen", dev_pool=100)
-    with pytest.raises(ValueError, match="train.dev_pool=0"):
+    with pytest.raises(ValueError, match=r"train\.dev_pool=0"):
         TrainConfig(dev_pool=0)
 
 
