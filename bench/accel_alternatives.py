@@ -30,6 +30,7 @@ from machine import machine_line, nfcorpus_texts, write_section
 
 MAX_LENGTH = 256
 BATCH = 64
+TITLE = "CPU inference: oneDNN linear layers (accel) vs public PyTorch APIs"
 
 
 def run_benchmark(n: int, threads: int, repeats: int) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     text = markdown(run_benchmark(args.n, args.threads, args.repeats))
     print(text)
-    write_section("accel_alternatives", "CPU inference: oneDNN linear layers (accel) vs public PyTorch APIs", text)
+    write_section("accel_alternatives", TITLE, text)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Run every benchmark and rewrite docs/BENCHMARKS.md (``make bench``; ``make bench ARGS="--quick"``).
 
-Benchmarks, in order: passage encoding vs sentence-transformers (``encoding``), a training step vs a plain
+Benchmarks, in order: passage encoding vs sentence-transformers (``encoding``), accel's oneDNN kernels vs
+``torch.compile`` and plain PyTorch (``accel_alternatives``), a training step vs a plain
 transformers loop (``train_step``), the losses' cost (``losses``, ``bench/losses.py``; on whole-corpus lists:
 ``whole_corpus_losses``), the evaluator vs
 pytrec_eval (``evaluator``, ``bench/evaluator.py``), FAISS flat / HNSW / IVF-PQ at 1M x 384 (``faiss``),
@@ -29,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import machine  # the bench directory is not a package: imported through sys.path
 
-NAMES = ("encoding", "train_step", "losses", "whole_corpus_losses", "evaluator", "faiss", "memory",
-         "train_parallel", "bounded_lists")
+NAMES = ("encoding", "accel_alternatives", "train_step", "losses", "whole_corpus_losses", "evaluator", "faiss",
+         "memory", "train_parallel", "bounded_lists")
 
 
 def _optional(module: str) -> Any | None:
@@ -134,8 +135,16 @@ def bench_bounded_lists(quick: bool) -> None:
     machine.write_section("bounded_lists", bounded_lists.TITLE, bounded_lists.body(rows, 1))
 
 
+def bench_accel_alternatives(quick: bool) -> None:
+    import accel_alternatives
+
+    result = accel_alternatives.run_benchmark(n=32 if quick else 1000, threads=1, repeats=1 if quick else 3)
+    machine.write_section("accel_alternatives", accel_alternatives.TITLE, accel_alternatives.markdown(result))
+
+
 BENCHES: dict[str, Callable[[bool], None]] = {
     "encoding": bench_encoding,
+    "accel_alternatives": bench_accel_alternatives,
     "train_step": bench_train_step,
     "losses": bench_losses,
     "evaluator": bench_evaluator,
