@@ -282,6 +282,21 @@ def _three_level_rows(split: str, main: Rows, original: Path, queries: dict[str,
     return qrels.rows
 
 
+def _counts(docs: set[str], queries: Mapping[str, str], beir_queries: int, main: Mapping[str, Rows],
+            three: Mapping[str, Rows]) -> dict[str, int]:
+    """What the preparation wrote, counted (recorded in prepare_nfcorpus.json)."""
+    counts: dict[str, int] = {"documents": len(docs), "queries": len(queries),
+                              "queries_added_from_originals": len(queries) - beir_queries}
+    for split, rows in main.items():
+        counts[f"{split}_queries"] = len({q for q, _, _ in rows})
+        counts[f"{split}_qrels"] = len(rows)
+        counts[f"{split}_grade2"] = sum(g == 2 for _, _, g in rows)
+    for split, rows in three.items():
+        counts[f"{split}_3level_queries"] = len({q for q, _, _ in rows})
+        counts[f"{split}_3level_qrels"] = len(rows)
+    return counts
+
+
 def prepare_nfcorpus(
     beir: str | Path,
     original: str | Path,
@@ -328,15 +343,7 @@ def prepare_nfcorpus(
     for split, rows in three.items():
         outputs[f"qrels-3level/{split}.tsv"] = _qrels_text(rows).encode("utf-8")
 
-    counts: dict[str, int] = {"documents": len(docs), "queries": len(queries),
-                              "queries_added_from_originals": len(queries) - len(beir_queries)}
-    for split, rows in main.items():
-        counts[f"{split}_queries"] = len({q for q, _, _ in rows})
-        counts[f"{split}_qrels"] = len(rows)
-        counts[f"{split}_grade2"] = sum(g == 2 for _, _, g in rows)
-    for split, rows in three.items():
-        counts[f"{split}_3level_queries"] = len({q for q, _, _ in rows})
-        counts[f"{split}_3level_qrels"] = len(rows)
+    counts = _counts(docs, queries, len(beir_queries), main, three)
     meta = {
         "format_version": FORMAT_VERSION,
         "sources": {**sources, "original_files": original_files, "beir_url": BEIR_URL,

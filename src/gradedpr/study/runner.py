@@ -61,7 +61,7 @@ def execute(
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     todo = [r for r in runs if not is_finished(r, split, blind)]
     print(f"study: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to go", flush=True)
-    running: list[tuple[PlannedRun, subprocess.Popen[bytes], float, IO[str]]] = []
+    running: list[tuple[PlannedRun, subprocess.Popen[bytes], IO[str], float]] = []
     finished = 0
     failed: list[str] = []
     pending = list(todo)
@@ -78,19 +78,10 @@ def execute(
                 break
             run = ready[0]
             pending.remove(run)
-            run.run_dir.mkdir(parents=True, exist_ok=True)
-            last = run.run_dir / "checkpoints" / "last"
-            resume = (last / TRAINER_STATE).is_file()  # an interrupted run continues from its last checkpoint
-            command = run.command(python) + ([f"resume_from={last}"] if resume else [])
-            out: IO[str] = open(run.run_dir / "train.log", "a" if resume else "w",  # noqa: SIM115 (closed below)
-                                encoding="utf-8")
-            if resume:
-                print(f"{run.name}: resuming from {last}", flush=True)
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-            running.append((run, process, time.perf_counter(), out))
+            running.append((run, *_start(run, python, env), time.perf_counter()))
         time.sleep(0.5)
         for entry in list(running):
-            run, process, began, out = entry
+            run, process, out, began = entry
             code = process.poll()
             if code is None:
                 continue
@@ -110,6 +101,19 @@ def execute(
             print(f"[{finished}/{len(todo)}] {run.name}: {seconds / 60:.1f} min (load {load:.1f})", flush=True)
     if failed:
         raise RuntimeError(f"{len(failed)} study run(s) failed: {', '.join(failed)}")
+
+
+def _start(run: PlannedRun, python: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IO[str]]:
+    """Launch one run (resumed from its last checkpoint when an earlier start was interrupted), its output
+    appended to (resumed) or written into ``run_dir/train.log``."""
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    last = run.run_dir / "checkpoints" / "last"
+    resume = (last / TRAINER_STATE).is_file()
+    command = run.command(python) + ([f"resume_from={last}"] if resume else [])
+    out: IO[str] = open(run.run_dir / "train.log", "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
+    if resume:
+        print(f"{run.name}: resuming from {last}", flush=True)
+    return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env), out
 
 
 def run_baselines(cfg: Any, output: Path, splits: Sequence[str]) -> None:
