@@ -15,15 +15,23 @@ from gradedpr.evaluation.significance import randomization_test
 
 def row_values(docs: Path, row: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-query values of ``row`` (averaged over its seeds) and of what it was compared with (``name``)."""
-    evidence = json.loads((docs / "perquery" / row["split"] / f"{row['regime']}.{row['variant']}.json").read_text())
+    def load(regime: str) -> dict[str, Any]:
+        return json.loads((docs / "perquery" / row["split"] / f"{regime}.{row['variant']}.json").read_text())
 
-    def seed_mean(loss: str) -> dict[str, float]:
-        seeds = [evidence["runs"][loss][str(s)] for s in row["seeds"]] if loss == row["loss"] else \
-            list(evidence["runs"][loss].values())
+    evidence = load(row["regime"])
+
+    def seed_mean(source: dict[str, Any], loss: str, own: bool = False) -> dict[str, float]:
+        seeds = [source["runs"][loss][str(s)] for s in row["seeds"]] if own else list(source["runs"][loss].values())
         return {q: float(np.mean([s[q] for s in seeds])) for q in seeds[0]}
 
-    mine = seed_mean(row["loss"])
-    other = evidence["zeroshot"] if name == "zeroshot" else seed_mean(name)
+    mine = seed_mean(evidence, row["loss"], own=True)
+    if name == "zeroshot":
+        other = evidence["zeroshot"]
+    elif "/" in name:  # ``against``: the same loss in another regime of the study
+        regime, loss = name.split("/", 1)
+        other = seed_mean(load(regime), loss)
+    else:
+        other = seed_mean(evidence, name)
     qids = sorted(other)
     return np.array([mine[q] for q in qids]), np.array([other[q] for q in qids])
 
