@@ -29,7 +29,7 @@ def test_accumulation_counts_in_optimiser_steps() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"epochs": 0}, {"epochs": -1.0}, {"eval_every_epochs": 1.0},
-                                 {"heldout_docs": 1.0}, {"heldout_docs": 0.3},  # full regime
+                                 {"heldout_docs": 1.0}, {"heldout_docs": 0.3, "negatives": "bm25"},  # mined negatives
                                  {"guard_p": 0.0}, {"guard_p": 0.05, "eval_at_start": False},
                                  {"query_subset": 0}])
 def test_bad_generalization_settings_are_refused(bad: dict) -> None:
