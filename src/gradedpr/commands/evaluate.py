@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ def run_evaluate(cfg: DictConfig | EvaluateApp) -> EvalResult:
     check_result_files(output, (RUN_FILE, METRICS_FILE), overwrite=app.overwrite)
     model = load_model(app.checkpoint, app.device, app.accel, query_max_length=app.model.query_max_length,
                        passage_max_length=app.model.passage_max_length)
-    collection = collection_from_config(asdict(app.data), splits=[split])
+    collection = collection_from_config(app.data, splits=[split])
     index = _dense_index(app, model, collection)
     index_dir, show, max_tokens = app.index, app.show_progress, app.max_tokens
     stats: dict[str, Any] = {}

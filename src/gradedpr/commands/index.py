@@ -46,7 +46,7 @@ def run_index(cfg: DictConfig | IndexApp) -> DenseIndex | None:
     output = Path(app.output)
     overwrite = app.overwrite
     _check_index_outputs(output, Path(app.embeddings_dir), overwrite, writes_index=shard_id == 0)
-    collection = collection_from_config(asdict(app.data), splits=[])
+    collection = collection_from_config(app.data, splits=[])
     check_faiss_corpus(app.faiss, model_limits(app.checkpoint).hidden_size, len(collection.corpus), app.data.name)
     model = load_model(app.checkpoint, app.device, app.accel, passage_max_length=app.model.passage_max_length)
     spec = IndexSpec.from_config(asdict(app.faiss))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Container
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def judged_qrels(app: EvaluateApp) -> _Judged:
         path = Path(app.qrels)
         return _Judged(read_qrels_file(path), slug(path.stem), None, {"qrels": str(path)})
     split = app.split
-    collection = collection_from_config(asdict(app.data), splits=[split])
+    collection = collection_from_config(app.data, splits=[split])
     return _Judged(collection.qrels[split], f"{app.data.name}-{split}", collection.corpus,
                    {"data": app.data.name, "split": split})
 

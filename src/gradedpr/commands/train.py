@@ -91,7 +91,7 @@ def _prepare(app: TrainApp, dist: Dist, run_dir: Path) -> Callable[[], TrainResu
     run_dir.mkdir(parents=True, exist_ok=True)
     t = app.train
     splits = list(dict.fromkeys(["train", t.eval_split] + ([t.test_split] if t.test_split else [])))
-    collection = collection_from_config(asdict(app.data), splits=splits)
+    collection = collection_from_config(app.data, splits=splits)
     view = training_view(t, collection.qrels["train"], collection.split_queries("train"), collection.corpus.ids,
                          app.seed)
     check_training_split(app, view.qrels, view.queries)  # some grade > 0; train.batch_size <= the queries

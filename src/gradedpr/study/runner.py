@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from omegaconf import OmegaConf
+
 from gradedpr.data.from_config import collection_from_config
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.filenames import METRICS_FILE, TRAIN_SUMMARY, TRAINER_STATE
@@ -118,8 +120,9 @@ def _start(run: PlannedRun, python: str, env: dict[str, str]) -> tuple[subproces
 
 def run_baselines(cfg: Any, output: Path, splits: Sequence[str]) -> None:
     """Zero-shot start model (through the frozen regime's passage store when it exists) and BM25 run files."""
-    data_cfg = cfg.data
-    collection = collection_from_config(data_cfg, splits=list(splits))
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    assert isinstance(data_cfg, dict)
+    collection = collection_from_config({str(k): v for k, v in data_cfg.items()}, splits=list(splits))
     zs = cfg.zeroshot
     for split in splits:
         target = output / "baselines" / "bm25" / split
