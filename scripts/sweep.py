@@ -2,7 +2,8 @@
 
     python scripts/sweep.py [losses=nll,listnet,...] [sweep_dir=...] [any scripts/train.py override ...]
 
-Writes <sweep_dir>/summary.csv, summary.md and ndcg_by_loss.png, and prints the Markdown table.
+Writes <sweep_dir>/summary.csv, summary.md, summary.json and ndcg_by_loss.png -- the study's aggregation: test
+nDCG@10 per loss, paired tests against nll when the sweep has it -- and prints the Markdown table.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from gradedpr.commands.sweep import write_report  # noqa: E402
 from gradedpr.losses import available_losses  # noqa: E402
+from gradedpr.study.sweep import write_report  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -41,7 +42,7 @@ def main(argv: list[str]) -> int:
         status = subprocess.call(command, env=env)
         if status != 0:
             print(f"sweep failed with exit status {status}; reporting the runs that finished", file=sys.stderr)
-    _, out = write_report(sweep_dir, title=f"loss sweep ({sweep_dir})")
+    _, out = write_report(sweep_dir)
     print((out / "summary.md").read_text(encoding="utf-8"))
     print(f"wrote {out / 'summary.csv'}, {out / 'summary.md'}, {out / 'ndcg_by_loss.png'}")
     return 0

@@ -40,7 +40,8 @@ def plot_test(rows: Sequence[Row], path: Path, measure: str = "nDCG@10") -> None
         values = [r.test_mean for r in members] + [r.test_mean for r in rows if r.regime == "none"]
         ax.set_ylim(min(values) - 0.02, max(values) + 0.015)
         ax.set_title(f"{regime} regime: test {measure}")
-        ax.legend(fontsize=8, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:  # baselines drawn (a sweep has none)
+            ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     _save(fig, path)
 
