@@ -57,9 +57,11 @@ bench: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests $(ARGS)
 
-# the inner loop: every test that starts no process and trains nothing for long (tests/slow_marker.py)
+# the inner loop: every test that starts no process and trains nothing for long (tests/slow_marker.py), spread
+# over every core by pytest-xdist (WORKERS=1 for one process)
+WORKERS ?= auto
 test-fast: $(STAMP)
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests -m "not slow" $(ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest tests -m "not slow" -n $(WORKERS) $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts bench

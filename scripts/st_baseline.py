@@ -1,6 +1,6 @@
 """sentence-transformers' own fine-tuning of the start model, as a study row (issue 18: the tool users would
 pick instead): ``python scripts/st_baseline.py data=nfcorpus loss=mnrl|cached_mnrl seed=1 run_dir=<dir>
-[budget_minutes=10] [batch_size=64] [lr=2e-5] [max_steps=100000]``.
+[budget_minutes=10] [batch_size=64] [lr=5e-5] [warmup_steps=10] [max_steps=100000]``.
 
 Trains with ``SentenceTransformerTrainer`` on every (training query, relevant document) pair until the
 wall-clock budget, then writes the run in a blind study's layout (``src/gradedpr/study/st_baseline.py``):

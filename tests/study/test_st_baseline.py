@@ -43,3 +43,14 @@ def test_a_run_stops_at_its_budget_and_leaves_a_blind_run(tiny_model_dir: Path, 
     assert dev["mean"]["ndcg@10"] == pytest.approx(summary["best_dev_metric"])
     assert score_test([run], "test", k=10) == 1  # the study scores test as for any blind run
     assert set(json.loads((run.run_dir / "test" / "metrics.json").read_text())["per_query"]) == {"q6", "q7", "q8"}
+
+
+def test_a_budget_stopped_run_trains_at_the_full_learning_rate(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The schedule cannot be spread over max_steps: a run stopped by its budget would never leave warmup."""
+    from gradedpr.study.st_baseline import finetune
+
+    pairs = [(f"query {i}", f"passage {i} about topic {i}") for i in range(40)]
+    trained = finetune(str(tiny_model_dir), pairs, tmp_path / "model", loss="mnrl", batch_size=4, lr=1e-4,
+                       budget_seconds=3600, max_steps=5, seed=1, warmup_steps=2)
+    assert trained["steps"] == 5
+    assert trained["last_lr"] == pytest.approx(1e-4)  # a 10% warmup of max_steps=100,000 would still be at ~0
