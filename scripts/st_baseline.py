@@ -46,8 +46,9 @@ def parse(argv: list[str]) -> dict[str, str]:
     return values
 
 
-def main() -> None:
-    values = parse(sys.argv[1:])
+def settings(values: dict[str, str]) -> dict[str, object]:
+    """The keyword settings of ``run_st_baseline`` given on the command line, converted to their defaults'
+    types; unknown or missing settings and values of the wrong type are one-line errors."""
     tunable = {name: p.default for name, p in inspect.signature(run_st_baseline).parameters.items()
                if p.kind is p.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
     unknown = set(values) - {"data", "loss", "seed", "run_dir", *tunable}
@@ -59,15 +60,31 @@ def main() -> None:
             raise ConfigError(f"{key}=... is required")
     if values["loss"] not in ST_LOSSES:
         raise ConfigError(f"loss={values['loss']}: must be one of {', '.join(ST_LOSSES)}")
+    if not values.get("seed", "0").isdigit():
+        raise ConfigError(f"seed={values['seed']}: expected a non-negative integer")
+    kwargs: dict[str, object] = {}
+    for key, value in values.items():
+        if key in tunable and tunable[key] is not None:
+            try:
+                kwargs[key] = type(tunable[key])(value)
+            except ValueError:
+                raise ConfigError(f"{key}={value}: expected a {type(tunable[key]).__name__}") from None
+        elif key in tunable:
+            kwargs[key] = value
+    return kwargs
+
+
+def main() -> None:
+    values = parse(sys.argv[1:])
+    kwargs = settings(values)
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"data={values['data']}"])
     data = OmegaConf.to_container(cfg.data, resolve=True)
     assert isinstance(data, dict)
     collection = collection_from_config(data, splits=["train", "dev"])
-    kwargs = {k: type(tunable[k])(v) for k, v in values.items() if k in tunable}
     run_st_baseline(data, collection, Path(values["run_dir"]), loss=values["loss"],
-                    seed=int(values.get("seed", 0)), **kwargs)
+                    seed=int(values.get("seed", 0)), **kwargs)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -38,3 +38,7 @@ class OutputError(GradedprError):
 class DistributedError(GradedprError):
     """A multi-process training step that cannot go on: another process died, or did not reach a collective
     operation within the configured timeout."""
+
+
+class StudyRunError(GradedprError):
+    """Study runs that ended with an error; the message names them and the first one's last log line."""

@@ -51,7 +51,7 @@ def test_a_second_stage_starts_from_the_first_stages_checkpoint_once_it_finished
     is free); a second stage whose first stage fails is reported, not started."""
     import pytest
 
-    from gradedpr.errors import ConfigError
+    from gradedpr.errors import ConfigError, StudyRunError
 
     fake = tmp_path / "fake_python"
     fake.write_text(FAKE_TRAIN.format(python=sys.executable).replace(
@@ -68,8 +68,8 @@ def test_a_second_stage_starts_from_the_first_stages_checkpoint_once_it_finished
     with pytest.raises(ConfigError, match="start_from='nowhere': not another regime"):
         plan_runs({"two": {"losses": ["nll"], "seeds": [1], "start_from": "nowhere"}}, tmp_path, "toy", "test")
     broken = tmp_path / "broken_python"
-    broken.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(3)\n")
+    broken.write_text(f"#!{sys.executable}\nimport sys\nprint('error: no such setting')\nsys.exit(3)\n")
     broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
     again = plan_runs(regimes, tmp_path / "again", "toy", "test", blind=True)
-    with pytest.raises(RuntimeError, match="2 study run"):
+    with pytest.raises(StudyRunError, match=r"2 study run\(s\) failed: .*train.log: error: no such setting\)"):
         execute(again, "test", python=str(broken), jobs=2, blind=True)

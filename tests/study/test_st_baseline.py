@@ -13,6 +13,8 @@ from gradedpr.study.plan import plan_runs
 from gradedpr.study.st_baseline import run_st_baseline, training_pairs
 from test_end_to_end import write_tiny_beir
 
+ROOT = Path(__file__).resolve().parents[2]
+
 pytest.importorskip("sentence_transformers")
 
 
@@ -54,3 +56,27 @@ def test_a_budget_stopped_run_trains_at_the_full_learning_rate(tiny_model_dir: P
                        budget_seconds=3600, max_steps=5, seed=1, warmup_steps=2)
     assert trained["steps"] == 5
     assert trained["last_lr"] == pytest.approx(1e-4)  # a 10% warmup of max_steps=100,000 would still be at ~0
+
+
+def test_the_script_takes_every_setting_a_study_passes(tmp_path: Path) -> None:
+    import importlib.util
+
+    from gradedpr.errors import ConfigError
+
+    spec = importlib.util.spec_from_file_location("st_baseline_script", ROOT / "scripts" / "st_baseline.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    regimes = {"st": {"tool": "sentence_transformers", "losses": ["cached_mnrl"], "seeds": [2],
+                      "st_overrides": ["budget_minutes=5", "lr=3e-5"]}}
+    run = plan_runs(regimes, tmp_path / "study", "nfcorpus", "test", blind=True)[0]
+    values = script.parse(run.command("python")[2:])
+    assert script.settings(values) == {"budget_minutes": 5.0, "lr": 3e-5}
+    assert values["loss"] == "cached_mnrl" and values["seed"] == "2"
+    base = {"data": "nfcorpus", "loss": "mnrl", "run_dir": "x"}
+    with pytest.raises(ConfigError, match=r"budget_minutes=soon: expected a float"):
+        script.settings({**base, "budget_minutes": "soon"})
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) epochs"):
+        script.settings({**base, "epochs": "1"})
+    with pytest.raises(ConfigError, match=r"seed=one"):
+        script.settings({**base, "seed": "one"})

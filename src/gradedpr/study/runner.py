@@ -20,6 +20,7 @@ from typing import IO, Any
 from omegaconf import OmegaConf
 
 from gradedpr.data.from_config import collection_from_config
+from gradedpr.errors import StudyRunError
 from gradedpr.evaluation.report import write_run_and_metrics
 from gradedpr.filenames import METRICS_FILE, TRAIN_SUMMARY, TRAINER_STATE
 from gradedpr.index.faiss_build import IndexSpec
@@ -65,7 +66,7 @@ def execute(
     print(f"study: {len(runs)} runs, {len(runs) - len(todo)} already finished, {len(todo)} to go", flush=True)
     running: list[tuple[PlannedRun, subprocess.Popen[bytes], IO[str], float]] = []
     finished = 0
-    failed: list[str] = []
+    failed: list[PlannedRun] = []
     pending = list(todo)
     while pending or running:
         while pending and len(running) < jobs:
@@ -74,7 +75,7 @@ def execute(
                 if running:  # waiting for the runs whose checkpoints they start from
                     break
                 for run in pending:  # nothing left that could finish their start models
-                    failed.append(run.name)
+                    failed.append(run)
                     print(f"{run.name}: NOT RUN, its start model {run.after} did not finish", flush=True)
                 pending.clear()
                 break
@@ -92,7 +93,7 @@ def execute(
             seconds = time.perf_counter() - began
             finished += 1
             if code != 0:
-                failed.append(run.name)
+                failed.append(run)
                 print(f"[{finished}/{len(todo)}] {run.name}: FAILED (exit {code}), see {run.run_dir / 'train.log'}",
                       flush=True)
                 continue
@@ -102,7 +103,19 @@ def execute(
                                           "threads": threads}) + "\n")
             print(f"[{finished}/{len(todo)}] {run.name}: {seconds / 60:.1f} min (load {load:.1f})", flush=True)
     if failed:
-        raise RuntimeError(f"{len(failed)} study run(s) failed: {', '.join(failed)}")
+        raise StudyRunError(f"{len(failed)} study run(s) failed: {', '.join(r.name for r in failed)}"
+                            f"{_last_words(failed[0])}")
+
+
+def _last_words(run: PlannedRun) -> str:
+    """The last non-empty line of a failed run's ``train.log`` (its error), for the study's one-line error."""
+    log = run.run_dir / "train.log"
+    try:
+        lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return ""
+    last = next((line for line in reversed(lines) if line), "")
+    return f" (first, {log}: {last})" if last else ""
 
 
 def _start(run: PlannedRun, python: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IO[str]]:

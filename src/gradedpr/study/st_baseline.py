@@ -102,7 +102,7 @@ def _cuda() -> bool:
 
 
 def run_st_baseline(data_cfg: Mapping[str, Any], collection: Collection, run_dir: Path, *, loss: str, seed: int,
-                    budget_minutes: float, batch_size: int = 64, lr: float = 5e-5, warmup_steps: int = 10,
+                    budget_minutes: float = 10.0, batch_size: int = 64, lr: float = 5e-5, warmup_steps: int = 10,
                     max_steps: int = 100_000, passage_max_length: int = 256, dev_split: str = "dev",
                     start: str | None = None) -> dict[str, Any]:
     """One sentence-transformers run in the layout of a blind study's run; returns its summary."""
