@@ -1,6 +1,6 @@
 """Time to quality (issue 18): every blind study's rows as test nDCG@10 against minutes per run, in one plot.
 
-``python scripts/time_to_quality.py [--studies generalize surrogates tools] [--split test] [--variant all]
+``python scripts/time_to_quality.py [--studies generalize surrogates bounded tools] [--split test] [--variant all]
 [--output docs/study/time_to_quality.png]`` reads ``docs/study/<name>/summary.json`` of each study (their
 minutes are the wall time the study runner recorded per run on this machine, with its load) and writes the
 plot and the points beside it (``.json``).
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", nargs="+", default=["generalize", "surrogates", "tools"])
+    parser.add_argument("--studies", nargs="+", default=["generalize", "surrogates", "bounded", "tools"])
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "study")
     parser.add_argument("--split", default="test")
     parser.add_argument("--variant", default="all")
