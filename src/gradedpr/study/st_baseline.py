@@ -91,8 +91,9 @@ def finetune(start: str, pairs: list[tuple[str, str]], output: Path, *, loss: st
     result = trainer.train()
     seconds = time.perf_counter() - began
     model.save_pretrained(str(output))
-    return {"steps": int(result.global_step), "seconds": round(seconds, 1),
-            "last_lr": float(trainer.lr_scheduler.get_last_lr()[0])}
+    scheduler = trainer.lr_scheduler  # set by train()
+    last_lr = float(scheduler.get_last_lr()[0]) if scheduler is not None else float("nan")
+    return {"steps": int(result.global_step), "seconds": round(seconds, 1), "last_lr": last_lr}
 
 
 def _cuda() -> bool:
