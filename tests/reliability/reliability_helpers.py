@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import traceback
@@ -72,6 +73,9 @@ def run_forked(script: str, args: list[str], d: Path) -> Outcome:
             sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
             os.chdir(ROOT)
             os.environ.update(environment(d))
+            # a fresh interpreter's Ctrl-C handler: a library imported by an earlier test of this process may
+            # have replaced it, and a fork inherits handlers (then a SIGINT would not raise KeyboardInterrupt)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             sys.argv = [str(ROOT / "scripts" / script), *args, f"hydra.run.dir={d}/hydra"]
             GlobalHydra.instance().clear()
             try:
