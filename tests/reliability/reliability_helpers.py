@@ -73,9 +73,10 @@ def run_forked(script: str, args: list[str], d: Path) -> Outcome:
             sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
             os.chdir(ROOT)
             os.environ.update(environment(d))
-            # a fresh interpreter's Ctrl-C handler: a library imported by an earlier test of this process may
+            # a fresh interpreter's Ctrl-C handler, unblocked: a library imported by an earlier test of this process may
             # have replaced it, and a fork inherits handlers (then a SIGINT would not raise KeyboardInterrupt)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             sys.argv = [str(ROOT / "scripts" / script), *args, f"hydra.run.dir={d}/hydra"]
             GlobalHydra.instance().clear()
             try:
