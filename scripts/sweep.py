@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from gradedpr.commands.cli import run_cli  # noqa: E402
 from gradedpr.losses import available_losses  # noqa: E402
 from gradedpr.study.sweep import write_report  # noqa: E402
 
@@ -49,4 +50,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(run_cli(lambda: main(sys.argv[1:])))

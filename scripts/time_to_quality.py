@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plot_time_to_quality(points, args.output, split=args.split)
     atomic_write_text(args.output.with_suffix(".json"), json.dumps(points, indent=1) + "\n")
-    for point in sorted(points, key=lambda p: float(p["minutes"])):  # type: ignore[arg-type]
-        print(f"{float(point['minutes']):6.1f} min  {float(point['mean']):.4f}  {point['label']}")  # type: ignore[arg-type]
+    for point in points:  # in order of minutes, numbered as in the plot's key
+        print(f"{point['key']:>3} {float(point['minutes']):6.1f} min  {float(point['mean']):.4f}  "  # type: ignore[arg-type]
+              f"{point['label']}")
     print(f"plot: {args.output}")
     return 0
 

@@ -4,6 +4,8 @@ paired tests and files written by the study's own aggregation."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 from scipy import stats
 
+from gradedpr.errors import ConfigError
 from gradedpr.study.sweep import sweep_runs, write_report
 
 QUERIES = [f"q{i}" for i in range(12)]
@@ -71,7 +74,18 @@ def test_the_report_is_the_study_aggregation_with_tests_against_nll(tmp_path: Pa
     assert (out / "ndcg_by_loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_sweep_without_scored_runs_says_so(tmp_path: Path) -> None:
-    (tmp_path / "0").mkdir()
-    with pytest.raises(FileNotFoundError, match="no finished runs with a scored test split"):
+def test_a_sweep_dir_without_finished_runs_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "0").mkdir()  # a job that never finished: no train_summary.json
+    with pytest.raises(ConfigError, match=r"sweep_dir=.*no finished runs with a scored test split"):
         write_report(tmp_path)
+
+
+def test_the_sweep_script_reports_no_finished_runs_in_one_line(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parent.parent / "scripts" / "sweep.py"
+    done = subprocess.run([sys.executable, str(script), f"sweep_dir={tmp_path}", "--report-only"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: sweep_dir={tmp_path}: no finished runs with a scored test split (*/train_summary.json, "
+        "*/test/metrics.json)"]
+    assert "Traceback" not in done.stderr

@@ -33,6 +33,15 @@ def test_points_take_the_split_and_variant_asked_and_the_zero_shot_once() -> Non
     assert [(p["label"], p["minutes"], p["mean"]) for p in points] == [
         ("zero-shot start model", 0.0, 0.3159), ("generalize: all/graded_infonce", 7.0, 0.355),
         ("tools: st_10min/mnrl", 12.5, 0.33)]
+    assert [p["key"] for p in points] == [1, 2, 3]
+
+
+def test_points_are_numbered_in_order_of_minutes_then_best_first() -> None:
+    rows = [row("slow", "a", "test", 0.36, [30.0]), row("fast", "b", "test", 0.34, [7.0]),
+            row("fast", "c", "test", 0.35, [7.0])]
+    points = time_to_quality_points([("s", summary(rows))])
+    assert [(p["key"], p["label"]) for p in points] == [
+        (1, "zero-shot start model"), (2, "s: fast/c"), (3, "s: fast/b"), (4, "s: slow/a")]
 
 
 def load_script():  # type: ignore[no-untyped-def]
@@ -53,7 +62,8 @@ def test_script_writes_the_png_and_its_points(tmp_path: Path, capsys: pytest.Cap
     assert script.main(["--studies", "generalize", "tools", "--docs", str(tmp_path), "--output", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(json.loads(out.with_suffix(".json").read_text())) == 3
-    assert "7.1 min  0.3430  generalize: all/nll_all" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "  3    7.1 min  0.3430  generalize: all/nll_all" in printed  # numbered as in the plot's key
     # a study never run, or one whose test was not scored yet: one line, exit 2
     assert script.main(["--studies", "missing", "--docs", str(tmp_path), "--output", str(out)]) == 2
     assert "no such study summary" in capsys.readouterr().err

@@ -99,22 +99,37 @@ def time_to_quality_points(summaries: Sequence[tuple[str, dict]], split: str = "
     if zeroshot is not None:
         points.insert(0, {"label": "zero-shot start model", "study": "", "minutes": 0.0, "mean": zeroshot,
                           "std": 0.0, "seeds": 0})
+    points.sort(key=lambda p: (float(p["minutes"]), -float(p["mean"])))  # type: ignore[arg-type]
+    for number, point in enumerate(points, start=1):
+        point["key"] = number  # the plot marks each point with its number; the key beside it names the row
     return points
 
 
 def plot_time_to_quality(points: Sequence[dict[str, object]], path: Path, measure: str = "nDCG@10",
                          split: str = "test") -> None:
     """Scatter: the metric on ``split`` against minutes per run, error bars = std over seeds, one colour per
-    study, every point labelled."""
+    study; each point carries its number (``key``, from :func:`time_to_quality_points`) and the key beside
+    the axes names its row with its value and minutes (dozens of rows sit within 0.01 of each other, so names
+    written at the points would overlap)."""
     plt = _figure_module()
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig = plt.figure(figsize=(13, 7))
+    ax = fig.add_axes((0.06, 0.09, 0.5, 0.84))
+    key_ax = fig.add_axes((0.58, 0.02, 0.41, 0.96))
+    key_ax.axis("off")
     studies = list(dict.fromkeys(str(p["study"]) for p in points))
     colours = {s: plt.get_cmap("tab10")(i) for i, s in enumerate(studies)}
-    for point in points:
+    lines = []
+    for number, point in enumerate(points, start=1):
+        key = point.get("key", number)
         ax.errorbar([point["minutes"]], [point["mean"]], yerr=[point["std"]], fmt="o", capsize=3,
                     color=colours[str(point["study"])])
-        ax.annotate(str(point["label"]), (float(point["minutes"]), float(point["mean"])),  # type: ignore[arg-type]
-                    textcoords="offset points", xytext=(4, 3), fontsize=6)
+        ax.annotate(str(key), (float(point["minutes"]), float(point["mean"])),  # type: ignore[arg-type]
+                    textcoords="offset points", xytext=(4, 2), fontsize=6)
+        lines.append(f"{key:>3} {float(point['mean']):.4f} {float(point['minutes']):6.1f} min  "  # type: ignore[arg-type]
+                     f"{point['label']}")
+    size = 7 if len(lines) <= 45 else max(4.0, 7 * 45 / len(lines))
+    key_ax.text(0, 1, f"  # {split} {measure}  minutes  row\n" + "\n".join(lines), va="top", ha="left",
+                family="monospace", fontsize=size, transform=key_ax.transAxes)
     for study in studies:
         if study:
             ax.plot([], [], "o", color=colours[study], label=study)
@@ -122,5 +137,4 @@ def plot_time_to_quality(points: Sequence[dict[str, object]], path: Path, measur
     ax.set_ylabel(f"{split} {measure} (mean over seeds)")
     ax.set_title(f"Time to quality: {split} {measure} against training time")
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
     _save(fig, path)

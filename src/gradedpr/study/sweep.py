@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from gradedpr.errors import ConfigError
 from gradedpr.filenames import RUN_CONFIG, TRAIN_SUMMARY
 from gradedpr.study.aggregate import Row, add_tests, collect, markdown_table, rows_to_json, summary_csv
 from gradedpr.study.plan import PlannedRun
@@ -48,8 +49,8 @@ def write_report(sweep_dir: str | Path, split: str = "test", n_permutations: int
     out = Path(sweep_dir)
     rows = collect(sweep_runs(out), out, split)
     if not rows:
-        raise FileNotFoundError(f"{out}: no finished runs with a scored {split} split (*/{TRAIN_SUMMARY}, "
-                                f"*/{split}/metrics.json)")
+        raise ConfigError(f"sweep_dir={out}: no finished runs with a scored {split} split (*/{TRAIN_SUMMARY}, "
+                          f"*/{split}/metrics.json)")
     add_tests(rows, n_permutations=n_permutations, seed=seed)
     atomic_write_text(out / "summary.csv", summary_csv(rows))
     atomic_write_text(out / "summary.md", markdown_table(rows))
