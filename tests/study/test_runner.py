@@ -18,7 +18,8 @@ args = sys.argv[2:]  # [scripts/train.py, overrides...]
 run_dir = Path(next(a.split("=", 1)[1] for a in args if a.startswith("run_dir=")))
 (run_dir / "argv.json").write_text(json.dumps(args))
 (run_dir / "checkpoints" / "best").mkdir(parents=True, exist_ok=True)
-(run_dir / "train_summary.json").write_text("{{}}")
+resumed = any(a.startswith("resume_from=") for a in args)  # an earlier process trained 10 minutes
+(run_dir / "train_summary.json").write_text(json.dumps({{"seconds_before_resume": 600.0}} if resumed else {{}}))
 print("trained")
 """
 
@@ -43,6 +44,9 @@ def test_runner_resumes_interrupted_runs_and_skips_finished_ones(tmp_path: Path)
     assert not any(a.startswith("resume_from=") for a in started) and "train.test_split=test" not in started
     assert not (done.run_dir / "argv.json").exists()  # finished: not run again
     assert all(is_finished(r, "test", blind=True) for r in runs)
+    # a resumed run's minutes include its earlier processes' training time, not only its last segment's
+    walls = {r.name: json.loads((r.run_dir / "study_wall.json").read_text())["seconds"] for r in (interrupted, fresh)}
+    assert walls[interrupted.name] >= 600.0 > walls[fresh.name]
 
 
 def test_a_second_stage_starts_from_the_first_stages_checkpoint_once_it_finished(tmp_path: Path) -> None:

@@ -105,6 +105,10 @@ def test_resume_continues_exactly(tiny_model_dir: Path, tmp_path: Path) -> None:
     resumed.train()
     for got, want in zip(resumed.model.parameters(), expected, strict=True):
         torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)
+    # the summary's seconds are both processes' training time: the first one's came with the trainer state
+    summary = json.loads((tmp_path / "b" / "train_summary.json").read_text())
+    assert summary["seconds_before_resume"] > 0
+    assert summary["seconds"] > summary["seconds_before_resume"]
 
 
 def test_settings_are_validated() -> None:

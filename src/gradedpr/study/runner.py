@@ -2,7 +2,9 @@
 
 Each run is ``scripts/train.py`` with the regime's overrides plus ``loss=... seed=...`` (what a Hydra multirun
 over ``loss`` and ``seed`` would launch, one process per run so that a crash or a kill loses one run, not the
-study, and a rerun continues where it stopped). Wall time per run is measured around the process.
+study, and a rerun continues where it stopped). Wall time per run is measured around the process; a run resumed
+after an interruption adds the training seconds of its earlier processes (its summary's
+``seconds_before_resume``), so a resumed run's minutes are not only its last segment's.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def execute(
                 continue
             running.remove(entry)
             out.close()
-            seconds = time.perf_counter() - began
+            seconds = time.perf_counter() - began + _seconds_before_resume(run)
             finished += 1
             if code != 0:
                 failed.append(run)
@@ -105,6 +107,15 @@ def execute(
     if failed:
         raise StudyRunError(f"{len(failed)} study run(s) failed: {', '.join(r.name for r in failed)}"
                             f"{_last_words(failed[0])}")
+
+
+def _seconds_before_resume(run: PlannedRun) -> float:
+    """Training seconds of a resumed run's earlier processes, from its ``train_summary.json`` (0 if none)."""
+    try:
+        summary = json.loads((run.run_dir / TRAIN_SUMMARY).read_text(encoding="utf-8"))
+        return float(summary.get("seconds_before_resume", 0.0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
 
 
 def _last_words(run: PlannedRun) -> str:

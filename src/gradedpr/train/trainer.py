@@ -109,6 +109,8 @@ class Trainer:
         self.best_step: int | None = None
         self.evaluations: list[dict[str, Any]] = []
         self.evaluated_at: int | None = None  # the step of the last dev evaluation (known on every rank)
+        self.seconds_before = 0.0  # training seconds of the segments before a resume (from the trainer state)
+        self.segment_started = time.perf_counter()
         # every process starts from rank 0's weights (they load the same files; this makes sure)
         self.dist.broadcast_parameters([*model.parameters(), *model.buffers()])
 
@@ -151,6 +153,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "data_order": self.data_order(),
             "settings": asdict(self.s),
+            "seconds": self.seconds_before + time.perf_counter() - self.segment_started,
         }
 
     def save(self, directory: Path, with_state: bool, rngs: list[dict[str, Any]] | None = None,
@@ -215,6 +218,7 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best_metric, self.best_step = state["best_metric"], state["best_step"]
         self.evaluations = list(state["evaluations"])
+        self.seconds_before = float(state.get("seconds", 0.0))  # 0 for checkpoints written before it was kept
         self.evaluated_at = int(self.evaluations[-1]["step"]) if self.evaluations else None
         log.info("resumed from %s at step %d (epoch %d, batch %d)", checkpoint, self.step, self.epoch,
                  self.batch_in_epoch)
@@ -258,7 +262,7 @@ class Trainer:
             return self._train()
 
     def _train(self) -> TrainResult:
-        started = time.perf_counter()
+        self.segment_started = time.perf_counter()
         if self.step == 0 and self.s.eval_at_start:
             self.evaluate_and_wait()
         self.model.train()
@@ -313,7 +317,7 @@ class Trainer:
             best_metric=self.best_metric,
             best_step=self.best_step,
             skipped_queries=len(self.sampler.skipped),
-            seconds=time.perf_counter() - started,
+            seconds=self.seconds_before + time.perf_counter() - self.segment_started,
         )
         summary = {
             "steps": result.steps,
@@ -321,7 +325,8 @@ class Trainer:
             "best_dev_metric": result.best_metric,
             "eval_metric": self.s.eval_metric,
             "skipped_queries": result.skipped_queries,
-            "seconds": round(result.seconds, 2),
+            "seconds": round(result.seconds, 2),  # every segment's, when the run was resumed
+            "seconds_before_resume": round(self.seconds_before, 2),
             "evaluations": result.evaluations,
         }
         if self.dist.is_main:
