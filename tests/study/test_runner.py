@@ -33,13 +33,14 @@ def test_runner_resumes_interrupted_runs_and_skips_finished_ones(tmp_path: Path)
     interrupted, fresh, done = runs
     (interrupted.run_dir / "checkpoints" / "last").mkdir(parents=True)
     (interrupted.run_dir / "checkpoints" / "last" / "trainer_state.pt").write_bytes(b"state")
-    (interrupted.run_dir / "train.log").write_text("first session\n")
+    (interrupted.run_dir / "console.log").write_text("first session\n")
     (done.run_dir / "checkpoints" / "best").mkdir(parents=True)
     (done.run_dir / "train_summary.json").write_text("{}")
     execute(runs, "test", python=str(fake), jobs=2, blind=True)
     resumed = json.loads((interrupted.run_dir / "argv.json").read_text())
     assert f"resume_from={interrupted.run_dir / 'checkpoints' / 'last'}" in resumed
-    assert (interrupted.run_dir / "train.log").read_text() == "first session\ntrained\n"  # appended, not replaced
+    assert (interrupted.run_dir / "console.log").read_text() == "first session\ntrained\n"  # appended, not replaced
+    assert not (fresh.run_dir / "train.log").exists()  # train.py's own log: the console is not copied into it
     started = json.loads((fresh.run_dir / "argv.json").read_text())
     assert not any(a.startswith("resume_from=") for a in started) and "train.test_split=test" not in started
     assert not (done.run_dir / "argv.json").exists()  # finished: not run again
@@ -75,5 +76,5 @@ def test_a_second_stage_starts_from_the_first_stages_checkpoint_once_it_finished
     broken.write_text(f"#!{sys.executable}\nimport sys\nprint('error: no such setting')\nsys.exit(3)\n")
     broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
     again = plan_runs(regimes, tmp_path / "again", "toy", "test", blind=True)
-    with pytest.raises(StudyRunError, match=r"2 study run\(s\) failed: .*train.log: error: no such setting\)"):
+    with pytest.raises(StudyRunError, match=r"2 study run\(s\) failed: .*console.log: error: no such setting\)"):
         execute(again, "test", python=str(broken), jobs=2, blind=True)

@@ -35,6 +35,9 @@ from gradedpr.utils.device import pick_device
 
 log = logging.getLogger(__name__)
 WALL_FILE = "study_wall.json"
+CONSOLE_LOG = "console.log"
+"""A run's console output (stdout and stderr: its one-line error, if it fails). Its log records are in
+``train.log``, which ``scripts/train.py`` writes itself (the console copy there doubled every line)."""
 
 
 def is_finished(run: PlannedRun, split: str, blind: bool = False) -> bool:
@@ -52,8 +55,8 @@ def execute(
     runs: Sequence[PlannedRun], split: str, python: str | None = None, threads: int | None = None, jobs: int = 1,
     blind: bool = False,
 ) -> None:
-    """Run every unfinished run, ``jobs`` at a time; each run's output goes to ``run_dir/train.log``. A run with
-    ``after`` starts once that run has finished (its ``train_summary.json``).
+    """Run every unfinished run, ``jobs`` at a time; each run's console output goes to ``run_dir/console.log``.
+    A run with ``after`` starts once that run has finished (its ``train_summary.json``).
 
     ``threads`` sets OMP/MKL threads per run: on a CPU, ``jobs x threads`` should not exceed the cores (more
     threads than cores makes every run several times slower, not faster).
@@ -96,7 +99,7 @@ def execute(
             finished += 1
             if code != 0:
                 failed.append(run)
-                print(f"[{finished}/{len(todo)}] {run.name}: FAILED (exit {code}), see {run.run_dir / 'train.log'}",
+                print(f"[{finished}/{len(todo)}] {run.name}: FAILED (exit {code}), see {run.run_dir / CONSOLE_LOG}",
                       flush=True)
                 continue
             load = os.getloadavg()[0]
@@ -119,8 +122,8 @@ def _seconds_before_resume(run: PlannedRun) -> float:
 
 
 def _last_words(run: PlannedRun) -> str:
-    """The last non-empty line of a failed run's ``train.log`` (its error), for the study's one-line error."""
-    log = run.run_dir / "train.log"
+    """The last non-empty line of a failed run's console output (its error), for the study's one-line error."""
+    log = run.run_dir / CONSOLE_LOG
     try:
         lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
     except OSError:
@@ -131,12 +134,12 @@ def _last_words(run: PlannedRun) -> str:
 
 def _start(run: PlannedRun, python: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IO[str]]:
     """Launch one run (resumed from its last checkpoint when an earlier start was interrupted), its output
-    appended to (resumed) or written into ``run_dir/train.log``."""
+    appended to (resumed) or written into ``run_dir/console.log``."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
     last = run.run_dir / "checkpoints" / "last"
     resume = (last / TRAINER_STATE).is_file()
     command = run.command(python) + ([f"resume_from={last}"] if resume else [])
-    out: IO[str] = open(run.run_dir / "train.log", "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
+    out: IO[str] = open(run.run_dir / CONSOLE_LOG, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
     if resume:
         print(f"{run.name}: resuming from {last}", flush=True)
     return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env), out
