@@ -120,7 +120,7 @@ def test_score_test_scores_the_selected_and_the_refused_checkpoint_once(tiny_mod
     for run in runs:
         fake_run(run.run_dir, data, "dev", rng)
         (run.run_dir / "config.yaml").write_text((run.run_dir / "config.yaml").read_text().replace(
-            "regime: frozen", "regime: full"))
+            "regime: frozen", "regime: full\n  eval_split: dev\n  test_passage_max_length: 48"))
         model.save_pretrained(run.run_dir / "checkpoints" / "best")
     model.save_pretrained(runs[0].run_dir / "checkpoints" / "trained_best")  # the guard refused this one
     assert score_test(runs, "test", k=10) == 3
@@ -128,6 +128,10 @@ def test_score_test_scores_the_selected_and_the_refused_checkpoint_once(tiny_mod
         metrics = json.loads((run.run_dir / "test" / "metrics.json").read_text())
         assert set(metrics["per_query"]) == {"q6", "q7", "q8"} and metrics["extra"]["checkpoint"] == "best"
     assert (runs[0].run_dir / "test_trained" / "run.trec").is_file()
+    # passages encoded at the run's test length, not the length the checkpoint trained with (128 in its config)
+    assert model.config.passage_max_length == 128
+    assert {json.loads((r.run_dir / "test" / "metrics.json").read_text())["extra"]["passage_max_length"]
+            for r in runs} == {48}
     assert not (runs[1].run_dir / "test_trained").exists()
     assert score_test(runs, "test", k=10) == 0  # scored once: a rerun changes nothing
     # the aggregate now has test rows, and a no-guard view that takes the refused checkpoint where there is one

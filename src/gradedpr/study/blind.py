@@ -38,6 +38,7 @@ from gradedpr.model.biencoder import BiEncoder
 from gradedpr.study.aggregate import paired, seed_mean
 from gradedpr.study.plan import PlannedRun
 from gradedpr.study.runner import WALL_FILE, is_finished
+from gradedpr.train.split_eval import passage_length, split_passage_length
 from gradedpr.types import Qrels
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device
@@ -92,9 +93,16 @@ def score_test(runs: Sequence[PlannedRun], split: str, k: int = 100) -> int:
                                           show_progress=False)
                 assert index is not None
                 indexes[str(store)] = index
-            result = write_run_and_metrics(retrieve(model, collection, split, k=k, index=index, show_progress=False),
-                                           collection.qrels[split], target, tag=f"{run.run_dir.name}-{name}",
-                                           extra={"split": split, "checkpoint": name})
+            t = config["train"]  # encoded at the run's own test length (its experiment's 256, not training's 128)
+            length = split_passage_length(split, str(t.get("eval_split", "dev")), t.get("eval_passage_max_length"),
+                                          t.get("test_passage_max_length"))
+            extra: dict[str, Any] = {"split": split, "checkpoint": name}
+            with passage_length(model, None if index is not None else length):
+                ranked = retrieve(model, collection, split, k=k, index=index, show_progress=False)
+                if index is None:  # the frozen regime's passages come from its store, encoded once
+                    extra["passage_max_length"] = model.config.passage_max_length
+            result = write_run_and_metrics(ranked, collection.qrels[split], target, tag=f"{run.run_dir.name}-{name}",
+                                           extra=extra)
             scored += 1
             print(f"{run.name} ({name}) {split}: {MEASURE} {result.mean[MEASURE]:.4f}", flush=True)
     return scored

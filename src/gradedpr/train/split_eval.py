@@ -35,9 +35,7 @@ class SplitRetrieval:
 
     def passage_length(self, split: str) -> int | None:
         t = self.t
-        if split == t.test_split and split != t.eval_split and t.test_passage_max_length is not None:
-            return t.test_passage_max_length
-        return t.eval_passage_max_length
+        return split_passage_length(split, t.eval_split, t.eval_passage_max_length, t.test_passage_max_length)
 
     def run(self, model: BiEncoder, split: str) -> Run:
         t = self.t
@@ -56,6 +54,15 @@ class SplitRetrieval:
             return evaluate_run(self.run(model, split), qrels, self.measures).mean
 
         return evaluate
+
+
+def split_passage_length(split: str, eval_split: str, eval_length: int | None, test_length: int | None) -> int | None:
+    """The passage tokens a run's evaluation of ``split`` uses: ``train.test_passage_max_length`` for any split
+    but the dev split (``train.eval_split``) when it is set, else ``train.eval_passage_max_length`` (None: the
+    model's own ``passage_max_length``). One rule for the trainer's test and a blind study's later scoring."""
+    if split != eval_split and test_length is not None:
+        return test_length
+    return eval_length
 
 
 @contextmanager
