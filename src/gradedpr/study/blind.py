@@ -94,7 +94,7 @@ def score_test(runs: Sequence[PlannedRun], split: str, k: int = 100) -> int:
                 assert index is not None
                 indexes[str(store)] = index
             t = config["train"]  # encoded at the run's own test length (its experiment's 256, not training's 128)
-            length = split_passage_length(split, str(t.get("eval_split", "dev")), t.get("eval_passage_max_length"),
+            length = split_passage_length(split, t.get("eval_split"), t.get("eval_passage_max_length"),
                                           t.get("test_passage_max_length"))
             extra: dict[str, Any] = {"split": split, "checkpoint": name}
             with passage_length(model, None if index is not None else length):

@@ -56,7 +56,8 @@ class SplitRetrieval:
         return evaluate
 
 
-def split_passage_length(split: str, eval_split: str, eval_length: int | None, test_length: int | None) -> int | None:
+def split_passage_length(split: str, eval_split: str | None, eval_length: int | None,
+                         test_length: int | None) -> int | None:
     """The passage tokens a run's evaluation of ``split`` uses: ``train.test_passage_max_length`` for any split
     but the dev split (``train.eval_split``) when it is set, else ``train.eval_passage_max_length`` (None: the
     model's own ``passage_max_length``). One rule for the trainer's test and a blind study's later scoring."""
