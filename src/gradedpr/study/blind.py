@@ -35,10 +35,10 @@ from gradedpr.index.dense import DenseIndex
 from gradedpr.index.faiss_build import IndexSpec
 from gradedpr.index.retrieval import build_dense_index, retrieve
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.model.passage_length import passage_length, split_passage_length
 from gradedpr.study.aggregate import paired, seed_mean
 from gradedpr.study.plan import PlannedRun
 from gradedpr.study.runner import WALL_FILE, is_finished
-from gradedpr.train.split_eval import passage_length, split_passage_length
 from gradedpr.types import Qrels
 from gradedpr.utils.atomic import atomic_write_text
 from gradedpr.utils.device import pick_device

@@ -8,8 +8,7 @@ passage encoder (again only when the passages changed: :class:`~gradedpr.index.r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 
 from gradedpr.config.schema import TrainConfig
 from gradedpr.data.collection import Collection
@@ -18,6 +17,7 @@ from gradedpr.evaluation.metrics import evaluate_run
 from gradedpr.index.dense import DenseIndex
 from gradedpr.index.retrieval import FlatIndexCache, retrieve
 from gradedpr.model.biencoder import BiEncoder
+from gradedpr.model.passage_length import passage_length, split_passage_length
 from gradedpr.types import Run
 
 
@@ -54,25 +54,3 @@ class SplitRetrieval:
             return evaluate_run(self.run(model, split), qrels, self.measures).mean
 
         return evaluate
-
-
-def split_passage_length(split: str, eval_split: str | None, eval_length: int | None,
-                         test_length: int | None) -> int | None:
-    """The passage tokens a run's evaluation of ``split`` uses: ``train.test_passage_max_length`` for any split
-    but the dev split (``train.eval_split``) when it is set, else ``train.eval_passage_max_length`` (None: the
-    model's own ``passage_max_length``). One rule for the trainer's test and a blind study's later scoring."""
-    if split != eval_split and test_length is not None:
-        return test_length
-    return eval_length
-
-
-@contextmanager
-def passage_length(model: BiEncoder, length: int | None) -> Iterator[None]:
-    """Encode passages at ``length`` tokens inside the block (None: the model's own setting)."""
-    previous = model.config.passage_max_length
-    if length is not None:
-        model.config.passage_max_length = length
-    try:
-        yield
-    finally:
-        model.config.passage_max_length = previous
