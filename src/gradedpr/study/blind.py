@@ -97,7 +97,7 @@ def score_test(runs: Sequence[PlannedRun], split: str, k: int = 100) -> int:
             length = split_passage_length(split, t.get("eval_split"), t.get("eval_passage_max_length"),
                                           t.get("test_passage_max_length"))
             extra: dict[str, Any] = {"split": split, "checkpoint": name}
-            with passage_length(model, None if index is not None else length):
+            with passage_length(model, length):  # passages only: a frozen store's index holds them already
                 ranked = retrieve(model, collection, split, k=k, index=index, show_progress=False)
                 if index is None:  # the frozen regime's passages come from its store, encoded once
                     extra["passage_max_length"] = model.config.passage_max_length

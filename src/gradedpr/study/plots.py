@@ -119,8 +119,8 @@ def plot_time_to_quality(points: Sequence[dict[str, object]], path: Path, measur
     studies = list(dict.fromkeys(str(p["study"]) for p in points))
     colours = {s: plt.get_cmap("tab10")(i) for i, s in enumerate(studies)}
     lines = []
-    for number, point in enumerate(points, start=1):
-        key = point.get("key", number)
+    for point in points:
+        key = point["key"]
         ax.errorbar([point["minutes"]], [point["mean"]], yerr=[point["std"]], fmt="o", capsize=3,
                     color=colours[str(point["study"])])
         ax.annotate(str(key), (float(point["minutes"]), float(point["mean"])),  # type: ignore[arg-type]
